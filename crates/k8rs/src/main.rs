@@ -1,0 +1,5 @@
+//! The `k8rs` binary: parses flags and composes the component crates.
+
+fn main() {
+    println!("k8rs");
+}

@@ -1,0 +1,1 @@
+//! The cluster PKI: CA, certificates, kubeconfigs and tokens.

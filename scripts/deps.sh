@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what building, running and testing k8rs needs on Debian 12 (root).
+set -euo pipefail
+
+packages=(
+  build-essential pkg-config protobuf-compiler sqlite3 curl jq iproute2
+  containerd runc containernetworking-plugins
+  etcd-server etcd-client
+  nftables iptables conntrack
+  busybox-static umoci skopeo
+  python3 python3-pip
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# Debian's etcd-server starts a system etcd on 2379; k8rs tests start their own.
+if command -v service >/dev/null 2>&1; then service etcd stop >/dev/null 2>&1 || true; fi
+
+# The official Python client, used by the compatibility tests.
+python3 -c 'import kubernetes' 2>/dev/null || python3 -m pip install -q 'kubernetes>=31'
+
+command -v cargo >/dev/null || { echo "cargo not found: install a Rust toolchain (rustup) first" >&2; exit 1; }

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Takes a fresh Debian 12 machine (root, Rust toolchain present) to a running
+# single-node k8rs cluster with kubectl configured.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/deps.sh
+cargo build --release --bin k8rs
+install -m 0755 target/release/k8rs /usr/local/bin/k8rs
+
+if pgrep -x k8rs >/dev/null; then
+  echo "k8rs is already running (pid $(pgrep -x k8rs | head -1))"
+else
+  nohup /usr/local/bin/k8rs server >>/var/log/k8rs.log 2>&1 &
+fi
+
+# Wait until the API server answers and the kubeconfig is written.
+for _ in $(seq 1 120); do
+  if [ -f /etc/k8rs/k8rs.yaml ] && kubectl --kubeconfig /etc/k8rs/k8rs.yaml get --raw /readyz >/dev/null 2>&1; then
+    echo "k8rs is ready: kubectl get nodes"
+    exit 0
+  fi
+  sleep 1
+done
+echo "k8rs did not become ready within 120 s; see /var/log/k8rs.log" >&2
+exit 1
