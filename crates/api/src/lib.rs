@@ -14,6 +14,7 @@ pub mod fields;
 pub mod meta;
 pub mod printers;
 pub mod resource;
+pub mod selectors;
 pub mod strategies;
 pub mod strategy;
 pub mod table;
