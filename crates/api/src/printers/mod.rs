@@ -11,6 +11,7 @@ pub mod crd;
 mod duration;
 mod event;
 pub mod jsonpath;
+mod misc;
 mod network;
 mod node;
 mod pod;
@@ -151,6 +152,17 @@ pub fn for_resource(group: &str, plural: &str) -> Arc<dyn Printer> {
         }
         ("policy", "poddisruptionbudgets") => (scaling::PDB, scaling::pdb),
         ("autoscaling", "horizontalpodautoscalers") => (scaling::HPA, scaling::hpa),
+        (
+            "admissionregistration.k8s.io",
+            "mutatingwebhookconfigurations" | "validatingwebhookconfigurations",
+        ) => (misc::WEBHOOK_CONFIGURATION, misc::webhook_configuration),
+        ("certificates.k8s.io", "certificatesigningrequests") => (misc::CSR, misc::csr),
+        ("node.k8s.io", "runtimeclasses") => (misc::RUNTIME_CLASS, misc::runtime_class),
+        ("storage.k8s.io", "csidrivers") => (misc::CSI_DRIVER, misc::csi_driver),
+        ("storage.k8s.io", "csinodes") => (misc::CSI_NODE, misc::csi_node),
+        ("storage.k8s.io", "volumeattachments") => {
+            (misc::VOLUME_ATTACHMENT, misc::volume_attachment)
+        }
         // Roles, cluster roles, limit ranges, CRDs and the rest print as upstream
         // prints types without a printer: Name and Created At.
         _ => return Arc::new(DefaultPrinter),
