@@ -476,6 +476,7 @@ pub fn resources() -> Vec<ResourceInfo> {
             strategy: strategies::for_resource(d.group, d.plural),
             printer: printers::for_resource(d.group, d.plural),
             selectable_fields: fields::for_resource(d.group, d.plural),
+            custom: false,
         })
         .collect()
 }

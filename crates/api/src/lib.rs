@@ -10,8 +10,10 @@
 pub use k8s_openapi as k8s;
 
 pub mod builtin;
+pub mod crd;
 pub mod fields;
 pub mod meta;
+pub mod patch_meta;
 pub mod printers;
 pub mod resource;
 pub mod selectors;

@@ -57,6 +57,8 @@ pub struct ResourceInfo {
     pub printer: Arc<dyn Printer>,
     /// What field selectors may match on.
     pub selectable_fields: Arc<dyn Fields>,
+    /// Defined by a CustomResourceDefinition rather than built in.
+    pub custom: bool,
 }
 
 impl std::fmt::Debug for ResourceInfo {

@@ -1,0 +1,223 @@
+//! The resource API: `/api/...` and `/apis/...` requests, dispatched by verb and
+//! subresource to the generic registry.
+
+mod read;
+pub mod respond;
+mod subresources;
+mod write;
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use http::StatusCode;
+use http::request::Parts;
+
+use api::ResourceInfo;
+
+use crate::auth::{Attributes, Decision, UserInfo};
+use crate::discovery;
+use crate::error::{ApiError, Result};
+use crate::negotiate::{self, Output};
+use crate::query::Query;
+use crate::registry::Context;
+use crate::request_info::{self, RequestInfo};
+use crate::state::ApiState;
+
+/// Upstream's limit on request bodies.
+pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
+
+/// Everything a verb handler needs about its request.
+pub struct Call {
+    pub state: Arc<ApiState>,
+    pub parts: Parts,
+    pub body: Body,
+    pub query: Query,
+    pub ri: RequestInfo,
+    pub info: Arc<ResourceInfo>,
+    pub ctx: Context,
+    pub output: Output,
+}
+
+impl Call {
+    pub fn ns(&self) -> Option<&str> {
+        if self.info.namespaced {
+            self.ri.namespace.as_deref()
+        } else {
+            None
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        self.ri.name.as_deref().unwrap_or_default()
+    }
+
+    /// The request body, refused past upstream's 3 MiB limit.
+    pub async fn body_bytes(&mut self) -> Result<bytes::Bytes> {
+        let body = std::mem::replace(&mut self.body, Body::empty());
+        axum::body::to_bytes(body, MAX_BODY_BYTES)
+            .await
+            .map_err(|e| {
+                if std::error::Error::source(&e)
+                    .is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
+                {
+                    ApiError::too_large(MAX_BODY_BYTES)
+                } else {
+                    ApiError::bad_request(format!("failed to read the request body: {e}"))
+                }
+            })
+    }
+}
+
+pub async fn api(State(state): State<Arc<ApiState>>, req: Request) -> Response {
+    match dispatch(state, req).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn dispatch(state: Arc<ApiState>, req: Request) -> Result<Response> {
+    let (parts, body) = req.into_parts();
+    let query = Query::parse(parts.uri.query());
+    let path = parts.uri.path().to_string();
+    if let Some(resp) = discovery_response(&state, &path, &parts)? {
+        return Ok(resp);
+    }
+    let ri = request_info::parse(&parts.method, &path, query.flag("watch")?)
+        .ok_or_else(ApiError::path_not_found)?;
+    let info = state
+        .registry
+        .resources
+        .get(&ri.group, &ri.version, &ri.resource)
+        .ok_or_else(ApiError::path_not_found)?;
+    if info.namespaced && ri.namespace.is_none() && !matches!(ri.verb.as_str(), "list" | "watch") {
+        return Err(ApiError::path_not_found());
+    }
+    if !info.namespaced && ri.namespace.is_some() {
+        return Err(ApiError::path_not_found());
+    }
+    let user = parts
+        .extensions
+        .get::<UserInfo>()
+        .cloned()
+        .unwrap_or_else(UserInfo::anonymous);
+    authorize(&state, &user, &ri, &info)?;
+    let output = negotiate::output(&parts.headers)?;
+    let ctx = Context {
+        user,
+        dry_run: query.dry_run()?,
+        field_manager: query.value("fieldManager").map(str::to_string),
+    };
+    let call = Call {
+        state,
+        parts,
+        body,
+        query,
+        ri,
+        info,
+        ctx,
+        output,
+    };
+    if let Some(sub) = call.ri.subresource.clone() {
+        return subresources::handle(call, &sub).await;
+    }
+    if !call.info.has_verb(&call.ri.verb) {
+        return Err(ApiError::method_not_supported(&call.info, &call.ri.verb));
+    }
+    match call.ri.verb.as_str() {
+        "get" => read::get(call).await,
+        "list" => read::list(call).await,
+        "watch" => read::watch(call).await,
+        "create" => write::create(call).await,
+        "update" => write::update(call).await,
+        "patch" => write::patch(call).await,
+        "delete" => write::delete(call).await,
+        "deletecollection" => write::delete_collection(call).await,
+        _ => Err(ApiError::new(
+            405,
+            "MethodNotAllowed",
+            "the server does not allow this method on the requested resource",
+        )),
+    }
+}
+
+fn authorize(
+    state: &ApiState,
+    user: &UserInfo,
+    ri: &RequestInfo,
+    info: &ResourceInfo,
+) -> Result<()> {
+    let attrs = Attributes {
+        verb: ri.verb.clone(),
+        group: info.group.clone(),
+        resource: info.plural.clone(),
+        subresource: ri.subresource.clone().unwrap_or_default(),
+        namespace: ri.namespace.clone().unwrap_or_default(),
+        name: ri.name.clone().unwrap_or_default(),
+        path: None,
+    };
+    match state.authorizer.authorize(user, &attrs) {
+        Decision::Allow => Ok(()),
+        Decision::Deny(why) => {
+            let what = if attrs.subresource.is_empty() {
+                attrs.resource.clone()
+            } else {
+                format!("{}/{}", attrs.resource, attrs.subresource)
+            };
+            let group = if info.group.is_empty() {
+                "\"\"".to_string()
+            } else {
+                format!("\"{}\"", info.group)
+            };
+            let scope = if attrs.namespace.is_empty() {
+                "at the cluster scope".to_string()
+            } else {
+                format!("in the namespace \"{}\"", attrs.namespace)
+            };
+            let mut msg = format!(
+                "User \"{}\" cannot {} resource \"{what}\" in API group {group} {scope}",
+                user.username, attrs.verb
+            );
+            if !why.is_empty() {
+                msg.push_str(&format!(": {why}"));
+            }
+            Err(ApiError::forbidden(info, &attrs.name, &msg))
+        }
+    }
+}
+
+/// Discovery documents under /api and /apis, or `None` for resource paths.
+fn discovery_response(state: &ApiState, path: &str, parts: &Parts) -> Result<Option<Response>> {
+    let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let snap = state.registry.resources.snapshot();
+    let doc = match segs.as_slice() {
+        ["api"] | ["apis"] => {
+            if let Ok(Output::Discovery { v2beta1 }) = negotiate::output(&parts.headers) {
+                let doc = discovery::aggregated(&snap, segs[0] == "api", v2beta1);
+                let body = serde_json::to_vec(&doc).unwrap_or_default();
+                return Ok(Some(respond::raw(
+                    StatusCode::OK,
+                    body,
+                    discovery::aggregated_content_type(v2beta1),
+                )));
+            }
+            if segs[0] == "api" {
+                discovery::api_versions(&state.server_address)
+            } else {
+                discovery::api_group_list(&snap)
+            }
+        }
+        ["api", version] => {
+            discovery::resource_list(&snap, "", version).ok_or_else(ApiError::path_not_found)?
+        }
+        ["apis", group] => {
+            discovery::api_group_doc(&snap, group).ok_or_else(ApiError::path_not_found)?
+        }
+        ["apis", group, version] => {
+            discovery::resource_list(&snap, group, version).ok_or_else(ApiError::path_not_found)?
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some(respond::json(StatusCode::OK, &doc)))
+}

@@ -1,0 +1,22 @@
+//! The state every request handler shares.
+
+use std::time::Duration;
+
+use crate::auth::{Authenticator, Authorizer};
+use crate::health::Health;
+use crate::metrics::Metrics;
+use crate::registry::Registry;
+
+pub struct ApiState {
+    pub registry: Registry,
+    pub authenticator: Authenticator,
+    pub authorizer: Box<dyn Authorizer>,
+    /// `host:port` clients reach this server at (discovery's serverAddressByClientCIDRs).
+    pub server_address: String,
+    /// How often watches that allow bookmarks get one (`None`: the default).
+    pub bookmark_interval: Option<Duration>,
+    /// How long a watch without `timeoutSeconds` lasts.
+    pub default_watch_timeout: Duration,
+    pub health: Health,
+    pub metrics: Metrics,
+}
