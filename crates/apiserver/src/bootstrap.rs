@@ -65,6 +65,27 @@ pub async fn run(registry: &Registry, cfg: &BootstrapConfig) -> Result<()> {
         ignore_exists(registry.create(&svc_info, Some("default"), svc, &ctx).await)?;
     }
 
+    if let Some(pc_info) = snap.get("scheduling.k8s.io", "v1", "priorityclasses") {
+        for (name, value) in crate::admission::SYSTEM_CLASSES {
+            if registry.try_get(&pc_info, None, name).await?.is_none() {
+                let description = if *name == "system-node-critical" {
+                    "Used for system critical pods that must not be moved from their current node."
+                } else {
+                    "Used for system critical pods that must run in the cluster, but can be moved to another node if necessary."
+                };
+                let pc = json!({
+                    "apiVersion": "scheduling.k8s.io/v1",
+                    "kind": "PriorityClass",
+                    "metadata": {"name": name},
+                    "value": value,
+                    "preemptionPolicy": "PreemptLowerPriority",
+                    "description": description,
+                });
+                ignore_exists(registry.create(&pc_info, None, pc, &ctx).await)?;
+            }
+        }
+    }
+
     let ep_info = snap
         .get("", "v1", "endpoints")
         .expect("endpoints are built in");

@@ -48,7 +48,7 @@ pub fn build(opts: Options) -> Arc<ApiState> {
             .filter(api::builtin::is_stored)
             .collect(),
     );
-    let registry = Registry::new(opts.store, resources, Admission::default());
+    let registry = Registry::new(opts.store.clone(), resources, Admission::standard(opts.store));
     Arc::new(ApiState {
         registry,
         authenticator: opts.authenticator,

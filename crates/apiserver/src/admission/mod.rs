@@ -1,6 +1,11 @@
 //! Admission: mutating plugins run before the registry's validation, validating plugins
 //! after it, on every create, update and delete (upstream's admission chain).
 
+mod pod_defaults;
+mod priority;
+
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use serde_json::Value;
 
@@ -8,6 +13,9 @@ use api::ResourceInfo;
 
 use crate::auth::UserInfo;
 use crate::error::ApiError;
+
+pub use pod_defaults::DEFAULT_TOLERATION_SECONDS;
+pub use priority::SYSTEM_CLASSES;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Operation {
@@ -50,6 +58,15 @@ pub struct Admission {
 impl Admission {
     pub fn new(plugins: Vec<Box<dyn Plugin>>) -> Self {
         Self { plugins }
+    }
+
+    /// The plugins a server runs, in upstream's order.
+    pub fn standard(store: Arc<dyn store::Store>) -> Self {
+        Self::new(vec![
+            Box::new(pod_defaults::PodDefaults),
+            Box::new(priority::Priority { store: store.clone() }),
+            Box::new(priority::DefaultStorageClass { store }),
+        ])
     }
 
     pub async fn admit(&self, req: &mut Request<'_>) -> Result<(), ApiError> {

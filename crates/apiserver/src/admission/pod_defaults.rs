@@ -1,0 +1,146 @@
+//! Admission that fills in what upstream's plugins add to every new pod: the
+//! `default` service account and its token volume (ServiceAccount), the 300 s
+//! not-ready/unreachable tolerations (DefaultTolerationSeconds), and the priority of
+//! its priority class (Priority).
+
+use async_trait::async_trait;
+use serde_json::{Value, json};
+
+use super::{Operation, Plugin, Request};
+use crate::error::ApiError;
+
+/// Upstream's default for both tolerations (`--default-not-ready-toleration-seconds`).
+pub const DEFAULT_TOLERATION_SECONDS: i64 = 300;
+
+pub struct PodDefaults;
+
+fn is_pod_create(req: &Request<'_>) -> bool {
+    req.operation == Operation::Create && req.subresource.is_none() && req.info.group.is_empty() && req.info.plural == "pods"
+}
+
+#[async_trait]
+impl Plugin for PodDefaults {
+    fn name(&self) -> &'static str {
+        "PodDefaults"
+    }
+
+    async fn admit(&self, req: &mut Request<'_>) -> Result<(), ApiError> {
+        if !is_pod_create(req) {
+            return Ok(());
+        }
+        let spec = req.object["spec"].as_object_mut().ok_or_else(|| ApiError::bad_request("pod has no spec"))?;
+        service_account(spec);
+        tolerations(spec);
+        Ok(())
+    }
+}
+
+/// ServiceAccount admission: `serviceAccountName` defaults to `default`, and unless
+/// automount is off, a projected token volume is mounted at the well-known path.
+fn service_account(spec: &mut serde_json::Map<String, Value>) {
+    let name = spec
+        .get("serviceAccountName")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .or_else(|| spec.get("serviceAccount").and_then(Value::as_str).filter(|s| !s.is_empty()))
+        .unwrap_or("default")
+        .to_string();
+    spec.insert("serviceAccountName".into(), json!(name));
+    spec.insert("serviceAccount".into(), json!(name));
+    if spec.get("automountServiceAccountToken").and_then(Value::as_bool) == Some(false) {
+        return;
+    }
+    const MOUNT: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
+    let volume_name = format!("kube-api-access-{}", random_suffix());
+    let already_mounted = ["containers", "initContainers"].iter().any(|k| {
+        spec.get(*k).and_then(Value::as_array).into_iter().flatten().any(|c| {
+            c["volumeMounts"].as_array().into_iter().flatten().any(|m| m["mountPath"] == MOUNT)
+        })
+    });
+    if already_mounted {
+        return;
+    }
+    let volume = json!({
+        "name": volume_name,
+        "projected": {
+            "defaultMode": 420,
+            "sources": [
+                {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
+                {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+                {"downwardAPI": {"items": [{"path": "namespace", "fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"}}]}},
+            ],
+        },
+    });
+    let volumes = spec.entry("volumes").or_insert_with(|| json!([]));
+    if let Some(v) = volumes.as_array_mut() {
+        v.push(volume);
+    }
+    for key in ["containers", "initContainers"] {
+        for c in spec.get_mut(key).and_then(Value::as_array_mut).into_iter().flatten() {
+            let mounts = c.as_object_mut().map(|o| o.entry("volumeMounts").or_insert_with(|| json!([])));
+            if let Some(Value::Array(m)) = mounts {
+                m.push(json!({"name": volume_name, "readOnly": true, "mountPath": MOUNT}));
+            }
+        }
+    }
+}
+
+/// DefaultTolerationSeconds: tolerate not-ready and unreachable nodes for 300 s
+/// unless the pod says otherwise.
+fn tolerations(spec: &mut serde_json::Map<String, Value>) {
+    let list = spec.entry("tolerations").or_insert_with(|| json!([]));
+    let Some(list) = list.as_array_mut() else { return };
+    for key in ["node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"] {
+        let covered = list.iter().any(|t| {
+            let effect_ok = t["effect"].as_str().is_none_or(|e| e.is_empty() || e == "NoExecute");
+            let key_ok = t["key"].as_str().is_none_or(|k| k.is_empty() || k == key);
+            effect_ok && key_ok && (t["key"].as_str() == Some(key) || t["operator"] == "Exists")
+        });
+        if !covered {
+            list.push(json!({
+                "key": key,
+                "operator": "Exists",
+                "effect": "NoExecute",
+                "tolerationSeconds": DEFAULT_TOLERATION_SECONDS,
+            }));
+        }
+    }
+}
+
+fn random_suffix() -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let mut rng = rand::rng();
+    (0..5).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn adds_account_volume_and_tolerations() {
+        let mut pod = json!({"containers": [{"name": "c", "image": "busybox"}]});
+        let spec = pod.as_object_mut().unwrap();
+        service_account(spec);
+        tolerations(spec);
+        assert_eq!(pod["serviceAccountName"], "default");
+        assert_eq!(pod["containers"][0]["volumeMounts"][0]["mountPath"], "/var/run/secrets/kubernetes.io/serviceaccount");
+        assert_eq!(pod["tolerations"].as_array().unwrap().len(), 2);
+        assert_eq!(pod["tolerations"][0]["tolerationSeconds"], 300);
+    }
+
+    #[test]
+    fn respects_automount_false_and_own_tolerations() {
+        let mut pod = json!({
+            "automountServiceAccountToken": false,
+            "containers": [{"name": "c"}],
+            "tolerations": [{"operator": "Exists"}],
+        });
+        let spec = pod.as_object_mut().unwrap();
+        service_account(spec);
+        tolerations(spec);
+        assert!(pod.get("volumes").is_none());
+        assert_eq!(pod["tolerations"].as_array().unwrap().len(), 1);
+    }
+}
