@@ -91,14 +91,14 @@ const CLUSTER: bool = false;
 
 const DEFS: &[Def] = &[
     // core/v1
-    def("", "v1", "Binding", "bindings", NS, "bindings").verbs(Verbs::CreateOnly),
+    def("", "v1", "Binding", "bindings", NS, "").verbs(Verbs::CreateOnly),
     def(
         "",
         "v1",
         "ComponentStatus",
         "componentstatuses",
         CLUSTER,
-        "componentstatuses",
+        "",
     )
     .short(&["cs"])
     .verbs(Verbs::ReadOnly),

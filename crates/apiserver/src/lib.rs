@@ -3,9 +3,11 @@
 //! authorization and admission hooks.
 
 pub mod admission;
+pub mod allocator;
 pub mod apply;
 pub mod auth;
 pub mod bootstrap;
+pub mod components;
 pub mod crd;
 pub mod discovery;
 pub mod error;
@@ -38,17 +40,25 @@ pub struct Options {
     pub server_address: String,
     pub bookmark_interval: Option<Duration>,
     pub default_watch_timeout: Duration,
+    /// Where ClusterIPs come from (10.43.0.0/16).
+    pub service_cidr: ipnet::IpNet,
+    /// Where NodePorts come from (30000-32767).
+    pub node_port_range: std::ops::RangeInclusive<u16>,
 }
 
 /// Builds the shared state of an API server serving the built-in resources.
 pub fn build(opts: Options) -> Arc<ApiState> {
-    let resources = Resources::new(
-        api::builtin::resources()
-            .into_iter()
-            .filter(api::builtin::is_stored)
-            .collect(),
+    let resources = Resources::new(api::builtin::resources());
+    let mut registry = Registry::new(
+        opts.store.clone(),
+        resources,
+        Admission::standard(opts.store.clone()),
     );
-    let registry = Registry::new(opts.store.clone(), resources, Admission::standard(opts.store));
+    registry.services = Some(Arc::new(allocator::ServiceAllocator::new(
+        opts.store,
+        opts.service_cidr,
+        opts.node_port_range,
+    )));
     Arc::new(ApiState {
         registry,
         authenticator: opts.authenticator,
@@ -57,6 +67,7 @@ pub fn build(opts: Options) -> Arc<ApiState> {
         bookmark_interval: opts.bookmark_interval,
         default_watch_timeout: opts.default_watch_timeout,
         health: Default::default(),
+        components: Default::default(),
         metrics: Default::default(),
     })
 }

@@ -18,5 +18,6 @@ pub struct ApiState {
     /// How long a watch without `timeoutSeconds` lasts.
     pub default_watch_timeout: Duration,
     pub health: Health,
+    pub components: crate::components::ComponentHealth,
     pub metrics: Metrics,
 }

@@ -64,7 +64,9 @@ impl Admission {
     pub fn standard(store: Arc<dyn store::Store>) -> Self {
         Self::new(vec![
             Box::new(pod_defaults::PodDefaults),
-            Box::new(priority::Priority { store: store.clone() }),
+            Box::new(priority::Priority {
+                store: store.clone(),
+            }),
             Box::new(priority::DefaultStorageClass { store }),
         ])
     }

@@ -15,7 +15,10 @@ pub const DEFAULT_TOLERATION_SECONDS: i64 = 300;
 pub struct PodDefaults;
 
 fn is_pod_create(req: &Request<'_>) -> bool {
-    req.operation == Operation::Create && req.subresource.is_none() && req.info.group.is_empty() && req.info.plural == "pods"
+    req.operation == Operation::Create
+        && req.subresource.is_none()
+        && req.info.group.is_empty()
+        && req.info.plural == "pods"
 }
 
 #[async_trait]
@@ -28,7 +31,9 @@ impl Plugin for PodDefaults {
         if !is_pod_create(req) {
             return Ok(());
         }
-        let spec = req.object["spec"].as_object_mut().ok_or_else(|| ApiError::bad_request("pod has no spec"))?;
+        let spec = req.object["spec"]
+            .as_object_mut()
+            .ok_or_else(|| ApiError::bad_request("pod has no spec"))?;
         service_account(spec);
         tolerations(spec);
         Ok(())
@@ -42,20 +47,36 @@ fn service_account(spec: &mut serde_json::Map<String, Value>) {
         .get("serviceAccountName")
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
-        .or_else(|| spec.get("serviceAccount").and_then(Value::as_str).filter(|s| !s.is_empty()))
+        .or_else(|| {
+            spec.get("serviceAccount")
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+        })
         .unwrap_or("default")
         .to_string();
     spec.insert("serviceAccountName".into(), json!(name));
     spec.insert("serviceAccount".into(), json!(name));
-    if spec.get("automountServiceAccountToken").and_then(Value::as_bool) == Some(false) {
+    if spec
+        .get("automountServiceAccountToken")
+        .and_then(Value::as_bool)
+        == Some(false)
+    {
         return;
     }
     const MOUNT: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
     let volume_name = format!("kube-api-access-{}", random_suffix());
     let already_mounted = ["containers", "initContainers"].iter().any(|k| {
-        spec.get(*k).and_then(Value::as_array).into_iter().flatten().any(|c| {
-            c["volumeMounts"].as_array().into_iter().flatten().any(|m| m["mountPath"] == MOUNT)
-        })
+        spec.get(*k)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .any(|c| {
+                c["volumeMounts"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|m| m["mountPath"] == MOUNT)
+            })
     });
     if already_mounted {
         return;
@@ -76,8 +97,15 @@ fn service_account(spec: &mut serde_json::Map<String, Value>) {
         v.push(volume);
     }
     for key in ["containers", "initContainers"] {
-        for c in spec.get_mut(key).and_then(Value::as_array_mut).into_iter().flatten() {
-            let mounts = c.as_object_mut().map(|o| o.entry("volumeMounts").or_insert_with(|| json!([])));
+        for c in spec
+            .get_mut(key)
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+        {
+            let mounts = c
+                .as_object_mut()
+                .map(|o| o.entry("volumeMounts").or_insert_with(|| json!([])));
             if let Some(Value::Array(m)) = mounts {
                 m.push(json!({"name": volume_name, "readOnly": true, "mountPath": MOUNT}));
             }
@@ -89,10 +117,17 @@ fn service_account(spec: &mut serde_json::Map<String, Value>) {
 /// unless the pod says otherwise.
 fn tolerations(spec: &mut serde_json::Map<String, Value>) {
     let list = spec.entry("tolerations").or_insert_with(|| json!([]));
-    let Some(list) = list.as_array_mut() else { return };
-    for key in ["node.kubernetes.io/not-ready", "node.kubernetes.io/unreachable"] {
+    let Some(list) = list.as_array_mut() else {
+        return;
+    };
+    for key in [
+        "node.kubernetes.io/not-ready",
+        "node.kubernetes.io/unreachable",
+    ] {
         let covered = list.iter().any(|t| {
-            let effect_ok = t["effect"].as_str().is_none_or(|e| e.is_empty() || e == "NoExecute");
+            let effect_ok = t["effect"]
+                .as_str()
+                .is_none_or(|e| e.is_empty() || e == "NoExecute");
             let key_ok = t["key"].as_str().is_none_or(|k| k.is_empty() || k == key);
             effect_ok && key_ok && (t["key"].as_str() == Some(key) || t["operator"] == "Exists")
         });
@@ -111,7 +146,9 @@ fn random_suffix() -> String {
     use rand::Rng;
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     let mut rng = rand::rng();
-    (0..5).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
+    (0..5)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
 }
 
 #[cfg(test)]
@@ -125,7 +162,10 @@ mod tests {
         service_account(spec);
         tolerations(spec);
         assert_eq!(pod["serviceAccountName"], "default");
-        assert_eq!(pod["containers"][0]["volumeMounts"][0]["mountPath"], "/var/run/secrets/kubernetes.io/serviceaccount");
+        assert_eq!(
+            pod["containers"][0]["volumeMounts"][0]["mountPath"],
+            "/var/run/secrets/kubernetes.io/serviceaccount"
+        );
         assert_eq!(pod["tolerations"].as_array().unwrap().len(), 2);
         assert_eq!(pod["tolerations"][0]["tolerationSeconds"], 300);
     }

@@ -24,6 +24,14 @@ pub struct Authenticator {
 }
 
 impl Authenticator {
+    /// The user a bearer token stands for (TokenReview).
+    pub fn authenticate_token(&self, token: &str) -> Option<UserInfo> {
+        self.tokens
+            .iter()
+            .find_map(|a| a.authenticate(token))
+            .map(with_authenticated_group)
+    }
+
     /// The request's user: from the connection, else its bearer token (an unknown
     /// token is a 401, as upstream), else anonymous.
     pub fn authenticate(&self, parts: &Parts) -> Result<UserInfo, ApiError> {

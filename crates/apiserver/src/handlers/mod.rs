@@ -4,6 +4,7 @@
 mod read;
 pub mod respond;
 mod subresources;
+mod virtual_resources;
 mod write;
 
 use std::sync::Arc;
@@ -109,6 +110,7 @@ async fn dispatch(state: Arc<ApiState>, req: Request) -> Result<Response> {
         dry_run: query.dry_run()?,
         field_manager: query.value("fieldManager").map(str::to_string),
     };
+    let stored = api::builtin::is_stored(&info);
     let call = Call {
         state,
         parts,
@@ -119,6 +121,9 @@ async fn dispatch(state: Arc<ApiState>, req: Request) -> Result<Response> {
         ctx,
         output,
     };
+    if !stored {
+        return virtual_resources::handle(call).await;
+    }
     if let Some(sub) = call.ri.subresource.clone() {
         return subresources::handle(call, &sub).await;
     }

@@ -12,6 +12,7 @@ use super::{Call, write};
 use crate::error::{ApiError, Result};
 use crate::negotiate;
 use crate::registry::{Context, DeleteOptions, UpdateMode};
+use crate::state::ApiState;
 
 pub async fn handle(call: Call, sub: &str) -> Result<Response> {
     let Some(s) = call.info.subresource(sub).cloned() else {
@@ -151,6 +152,24 @@ async fn update_scale(mut call: Call) -> Result<Response> {
 async fn bind(mut call: Call) -> Result<Response> {
     let body = call.body_bytes().await?;
     let binding = negotiate::decode_body(&call.parts.headers, &body)?;
+    let name = call.name().to_string();
+    bind_pod(&call.state, call.ns(), &name, &binding, &call.ctx.user).await
+}
+
+/// Binds pod `name` (in the call's namespace) to the binding's target node.
+pub async fn bind_pod(
+    state: &ApiState,
+    ns: Option<&str>,
+    name: &str,
+    binding: &Value,
+    user: &crate::auth::UserInfo,
+) -> Result<Response> {
+    let pods = state
+        .registry
+        .resources
+        .get("", "v1", "pods")
+        .ok_or_else(ApiError::path_not_found)?;
+    let name = name.to_string();
     let node = binding
         .pointer("/target/name")
         .and_then(Value::as_str)
@@ -158,50 +177,42 @@ async fn bind(mut call: Call) -> Result<Response> {
         .to_string();
     if node.is_empty() {
         return Err(ApiError::invalid(
-            &call.info,
-            call.name(),
+            &pods,
+            &name,
             &[api::FieldError::required("target.name", "")],
         ));
     }
-    let name = call.name().to_string();
-    let info = call.info.clone();
+    let info = pods;
     let system = Context {
-        user: call.ctx.user.clone(),
+        user: user.clone(),
         ..Context::system()
     };
-    call.state
+    state
         .registry
-        .guaranteed_update(
-            &info,
-            call.ns(),
-            &name,
-            UpdateMode::Unchecked,
-            &system,
-            |pod| {
-                if let Some(existing) = pod
-                    .pointer("/spec/nodeName")
-                    .and_then(Value::as_str)
-                    .filter(|n| !n.is_empty())
-                {
-                    return Err(ApiError::conflict(
-                        &info,
-                        &name,
-                        &format!("pod {name} is already assigned to node \"{existing}\""),
-                    ));
-                }
-                if meta::deletion_timestamp(pod).is_some() {
-                    return Err(ApiError::conflict(
-                        &info,
-                        &name,
-                        &format!("pod {name} is being deleted, cannot be assigned to a host"),
-                    ));
-                }
-                let mut next = pod.clone();
-                next["spec"]["nodeName"] = json!(node);
-                set_condition(&mut next, "PodScheduled", "True");
-                Ok(next)
-            },
-        )
+        .guaranteed_update(&info, ns, &name, UpdateMode::Unchecked, &system, |pod| {
+            if let Some(existing) = pod
+                .pointer("/spec/nodeName")
+                .and_then(Value::as_str)
+                .filter(|n| !n.is_empty())
+            {
+                return Err(ApiError::conflict(
+                    &info,
+                    &name,
+                    &format!("pod {name} is already assigned to node \"{existing}\""),
+                ));
+            }
+            if meta::deletion_timestamp(pod).is_some() {
+                return Err(ApiError::conflict(
+                    &info,
+                    &name,
+                    &format!("pod {name} is being deleted, cannot be assigned to a host"),
+                ));
+            }
+            let mut next = pod.clone();
+            next["spec"]["nodeName"] = json!(node);
+            set_condition(&mut next, "PodScheduled", "True");
+            Ok(next)
+        })
         .await?;
     Ok(respond::json(
         StatusCode::CREATED,

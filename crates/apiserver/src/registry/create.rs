@@ -74,10 +74,35 @@ impl Registry {
             self.check_namespace_open(info, ns, meta::name(&obj).unwrap_or_default())
                 .await?;
         }
+        let allocation =
+            match self.allocator_for(info) {
+                Some(a) => Some(a.allocate(&mut obj, ctx.dry_run).await.map_err(|e| {
+                    super::alloc_error(info, meta::name(&obj).unwrap_or_default(), e)
+                })?),
+                None => None,
+            };
         if ctx.dry_run {
             return Ok(obj);
         }
+        let result = self
+            .store_new(info, ns.as_deref(), obj, generate.as_deref())
+            .await;
+        if result.is_err()
+            && let (Some(a), Some(alloc)) = (self.allocator_for(info), allocation)
+        {
+            a.release(alloc).await;
+        }
+        result
+    }
 
+    /// Writes a new object, retrying generated names that are taken.
+    async fn store_new(
+        &self,
+        info: &ResourceInfo,
+        ns: Option<&str>,
+        mut obj: Value,
+        generate: Option<&str>,
+    ) -> Result<Value> {
         let attempts = if generate.is_some() {
             GENERATE_NAME_ATTEMPTS
         } else {
@@ -85,14 +110,14 @@ impl Registry {
         };
         for attempt in 1..=attempts {
             let name = meta::name(&obj).unwrap_or_default().to_string();
-            let key = info.key(ns.as_deref(), &name);
+            let key = info.key(ns, &name);
             match self.store.create(&key, codec::encode(&obj)).await {
                 Ok(kv) => {
                     codec::set_resource_version(&mut obj, kv.mod_revision);
                     return Ok(obj);
                 }
                 Err(store::Error::AlreadyExists { .. }) if attempt < attempts => {
-                    let prefix = generate.as_deref().unwrap_or_default();
+                    let prefix = generate.unwrap_or_default();
                     meta::set_str(&mut obj, "name", &generated_name(prefix));
                 }
                 Err(e) => return Err(ApiError::from_store(e, info, &name)),

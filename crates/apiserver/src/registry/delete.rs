@@ -157,8 +157,12 @@ impl Registry {
             .delete(&info.key(ns, name), Some(revision))
             .await
             .map_err(|e| ApiError::from_store(e, info, name))?;
+        let obj = codec::decode(&kv)?;
+        if let Some(a) = self.allocator_for(info) {
+            a.release_service(&obj).await;
+        }
         Ok(Deleted {
-            obj: codec::decode(&kv)?,
+            obj,
             immediately: true,
         })
     }

@@ -17,6 +17,7 @@ use serde_json::Value;
 use store::Store;
 
 use crate::admission::Admission;
+use crate::allocator::{AllocError, ServiceAllocator};
 use crate::auth::UserInfo;
 
 pub use codec::{decode, encode, parse_resource_version, set_resource_version};
@@ -53,6 +54,8 @@ pub struct Registry {
     pub resources: Resources,
     pub store: Arc<dyn Store>,
     pub admission: Admission,
+    /// ClusterIP and NodePort allocation for services.
+    pub services: Option<Arc<ServiceAllocator>>,
 }
 
 impl Registry {
@@ -61,7 +64,26 @@ impl Registry {
             resources,
             store,
             admission,
+            services: None,
         }
+    }
+
+    /// The service allocator, when `info` is core/v1 services.
+    pub(crate) fn allocator_for(&self, info: &api::ResourceInfo) -> Option<&Arc<ServiceAllocator>> {
+        let is_services = info.group.is_empty() && info.plural == "services";
+        self.services.as_ref().filter(|_| is_services)
+    }
+}
+
+/// Maps an allocation failure of object `name` to its API error.
+pub(crate) fn alloc_error(
+    info: &api::ResourceInfo,
+    name: &str,
+    e: AllocError,
+) -> crate::error::ApiError {
+    match e {
+        AllocError::Field(f) => crate::error::ApiError::invalid(info, name, &[f]),
+        AllocError::Api(e) => e,
     }
 }
 

@@ -123,11 +123,28 @@ impl Registry {
                     .await
                     .map(|d| d.obj);
             }
-            match self
+            let (allocation, released) = match self.allocator_for(info) {
+                Some(a) if mode == UpdateMode::Main => {
+                    let (alloc, release) = a
+                        .reallocate(&old, &mut new, false)
+                        .await
+                        .map_err(|e| super::alloc_error(info, name, e))?;
+                    (Some(alloc), release)
+                }
+                _ => (None, Vec::new()),
+            };
+            let written = self
                 .store
                 .update(&key, codec::encode(&new), kv.mod_revision)
-                .await
-            {
+                .await;
+            if let Some(a) = self.allocator_for(info) {
+                match (&written, allocation) {
+                    (Ok(_), _) => a.release_keys(&released).await,
+                    (Err(_), Some(alloc)) => a.release(alloc).await,
+                    _ => {}
+                }
+            }
+            match written {
                 Ok(stored) => {
                     codec::set_resource_version(&mut new, stored.mod_revision);
                     return Ok(new);
@@ -166,6 +183,9 @@ impl Registry {
         }
         keep_system_metadata(old, new);
         if mode == UpdateMode::Main {
+            if self.allocator_for(info).is_some() {
+                crate::allocator::keep_allocated_values(old, new);
+            }
             info.strategy.default(new);
         }
         let mut req = Request {
