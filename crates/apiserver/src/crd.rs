@@ -53,7 +53,12 @@ pub async fn load(state: &ApiState) -> Result<()> {
 
 /// Follows CRD changes until the server stops.
 pub fn spawn_sync(state: Arc<ApiState>) {
-    tokio::spawn(async move {
+    spawn_sync_on(&tokio::runtime::Handle::current(), state);
+}
+
+/// [`spawn_sync`] on a given runtime.
+pub fn spawn_sync_on(runtime: &tokio::runtime::Handle, state: Arc<ApiState>) {
+    runtime.spawn(async move {
         loop {
             if let Err(e) = sync_once(&state).await {
                 tracing::warn!(error = %e, "CRD sync failed; retrying");
