@@ -1,20 +1,13 @@
 //! kube-rs against the API server over plain HTTP: typed CRUD, list paging, and the
 //! runtime's watcher (list then watch, resume from resourceVersion).
 
-mod support;
-
 use std::time::Duration;
 
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::{WatchStreamExt, watcher};
-use support::TestServer;
-
-fn client(s: &TestServer) -> kube::Client {
-    let config = kube::Config::new(s.url.parse().unwrap());
-    kube::Client::try_from(config).unwrap()
-}
+use testkit::TestServer;
 
 fn cm(name: &str) -> ConfigMap {
     serde_json::from_value(serde_json::json!({
@@ -29,7 +22,7 @@ async fn typed_crud_paging_and_watch() {
     let s = tokio::task::spawn_blocking(TestServer::start)
         .await
         .unwrap();
-    let api: Api<ConfigMap> = Api::namespaced(client(&s), "default");
+    let api: Api<ConfigMap> = Api::namespaced(s.client(), "default");
 
     // A watcher started before the writes sees every one of them.
     let events = watcher(api.clone(), watcher::Config::default().labels("app=t")).applied_objects();

@@ -1,9 +1,7 @@
 //! The API layer driven by the real kubectl over plain HTTP (in-process server, memory
 //! store): discovery, CRUD, errors, tables.
 
-mod support;
-
-use support::TestServer;
+use testkit::TestServer;
 
 const CM1: &str =
     r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"cm1"},"data":{"a":"b"}}"#;

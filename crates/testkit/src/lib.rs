@@ -1,6 +1,6 @@
-//! Serves the API in-process over plain HTTP on a free loopback port, on a memory
-//! store, and drives it with the real kubectl.
-#![allow(dead_code)]
+//! Test support: serves the API in-process over plain HTTP on a free loopback port,
+//! on a memory store, for tests of the API layer and of controllers; drives it with the
+//! real kubectl and with kube-rs.
 
 pub mod memory_store;
 
@@ -82,6 +82,12 @@ impl TestServer {
             url,
             _runtime: runtime,
         }
+    }
+
+    /// A kube-rs client for this server.
+    pub fn client(&self) -> kube::Client {
+        let config = kube::Config::new(self.url.parse().expect("valid URL"));
+        kube::Client::try_from(config).expect("client")
     }
 
     pub fn kubectl(&self, args: &[&str]) -> Output {

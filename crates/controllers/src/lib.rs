@@ -1,0 +1,49 @@
+//! The controller manager: the control loops that turn desired state into actual
+//! state (upstream's kube-controller-manager). Every controller talks to the API
+//! server only through the API, with kube-rs watches and a work queue, so it runs the
+//! same in-process or against a remote server.
+
+pub mod events;
+pub mod leader;
+
+use std::time::Duration;
+
+/// Settings shared by the controllers; every timeout is a flag so tests can use seconds.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Identity of this controller manager in leases and events.
+    pub identity: String,
+    /// The pod network, split into per-node podCIDRs by node IPAM.
+    pub cluster_cidr: String,
+    /// Size of each node's podCIDR.
+    pub node_cidr_mask_size: u8,
+    /// A node whose lease is older than this is NotReady/Unknown.
+    pub node_monitor_grace_period: Duration,
+    /// How often node health is checked.
+    pub node_monitor_period: Duration,
+    /// Terminated pods kept before pod GC removes them.
+    pub terminated_pod_gc_threshold: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            identity: "k8rs-controller-manager".into(),
+            cluster_cidr: "10.42.0.0/16".into(),
+            node_cidr_mask_size: 24,
+            node_monitor_grace_period: Duration::from_secs(40),
+            node_monitor_period: Duration::from_secs(5),
+            terminated_pod_gc_threshold: 12500,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("kubernetes API error: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("{0}")]
+    Other(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
