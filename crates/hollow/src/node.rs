@@ -212,7 +212,9 @@ pub(crate) async fn heartbeat_all(
         });
     }
     while let Some(r) = tasks.join_next().await {
-        r.expect("heartbeat task");
+        if let Err(e) = r {
+            tracing::warn!(error = %e, "a hollow node heartbeat task ended");
+        }
     }
     Ok(())
 }
