@@ -211,10 +211,9 @@ pub(crate) async fn heartbeat_all(
             }
         });
     }
-    while let Some(r) = tasks.join_next().await {
-        if let Err(e) = r {
-            tracing::warn!(error = %e, "a hollow node heartbeat task ended");
-        }
+    // The tasks only end by panicking.
+    while let Some(Err(e)) = tasks.join_next().await {
+        tracing::warn!(error = %e, "a hollow node heartbeat task ended");
     }
     Ok(())
 }
