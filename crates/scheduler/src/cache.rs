@@ -1,0 +1,283 @@
+//! What the scheduler knows about the cluster: every node with the pods bound to it
+//! and the resources, ports and labels they use. Pods being bound are "assumed" onto
+//! their node at once, so the next decision already counts them.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::{Node, Pod};
+
+use crate::resources::{self, Resources};
+
+/// The parts of a pod that scheduling decisions look at, computed once.
+#[derive(Clone, Debug)]
+pub struct PodInfo {
+    pub pod: Arc<Pod>,
+    pub key: String,
+    pub uid: String,
+    pub requests: Resources,
+    /// (protocol, hostIP, hostPort) of containers asking for host ports.
+    pub host_ports: Vec<(String, String, i32)>,
+    pub priority: i32,
+    /// Whether the pod has required pod anti-affinity (which other pods must respect).
+    pub has_required_anti_affinity: bool,
+}
+
+impl PodInfo {
+    pub fn new(pod: Arc<Pod>) -> Self {
+        let spec = pod.spec.clone().unwrap_or_default();
+        let requests = resources::pod_requests(&spec);
+        let host_ports = spec
+            .containers
+            .iter()
+            .chain(spec.init_containers.iter().flatten())
+            .flat_map(|c| c.ports.iter().flatten())
+            .filter_map(|p| {
+                let hp = p.host_port.filter(|hp| *hp > 0)?;
+                Some((
+                    p.protocol.clone().unwrap_or_else(|| "TCP".into()),
+                    p.host_ip
+                        .clone()
+                        .filter(|h| !h.is_empty())
+                        .unwrap_or_else(|| "0.0.0.0".into()),
+                    hp,
+                ))
+            })
+            .collect();
+        Self {
+            key: pod_key(&pod),
+            uid: pod.metadata.uid.clone().unwrap_or_default(),
+            requests,
+            host_ports,
+            priority: spec.priority.unwrap_or(0),
+            has_required_anti_affinity: spec
+                .affinity
+                .as_ref()
+                .and_then(|a| a.pod_anti_affinity.as_ref())
+                .and_then(|p| {
+                    p.required_during_scheduling_ignored_during_execution
+                        .as_ref()
+                })
+                .is_some_and(|t| !t.is_empty()),
+            pod,
+        }
+    }
+
+    pub fn labels(&self) -> Option<&BTreeMap<String, String>> {
+        self.pod.metadata.labels.as_ref()
+    }
+
+    pub fn namespace(&self) -> &str {
+        self.pod.metadata.namespace.as_deref().unwrap_or("default")
+    }
+}
+
+pub fn pod_key(pod: &Pod) -> String {
+    format!(
+        "{}/{}",
+        pod.metadata.namespace.as_deref().unwrap_or_default(),
+        pod.metadata.name.as_deref().unwrap_or_default()
+    )
+}
+
+/// One node and what is placed on it.
+#[derive(Clone, Debug)]
+pub struct NodeInfo {
+    pub node: Arc<Node>,
+    pub name: String,
+    pub allocatable: Resources,
+    pub requested: Resources,
+    /// Requests with upstream's non-zero defaults, for scoring.
+    pub non_zero_cpu: i64,
+    pub non_zero_memory: i64,
+    pub pods: Vec<PodInfo>,
+    pub used_ports: HashSet<(String, String, i32)>,
+    /// Changes whenever the node or its pods change.
+    pub generation: u64,
+}
+
+impl NodeInfo {
+    fn new(node: Arc<Node>) -> Self {
+        let allocatable = node
+            .status
+            .as_ref()
+            .and_then(|s| s.allocatable.as_ref().or(s.capacity.as_ref()))
+            .map(|a| {
+                a.iter()
+                    .map(|(k, v)| (k.clone(), resources::amount(k, v)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Self {
+            name: node.metadata.name.clone().unwrap_or_default(),
+            node,
+            allocatable,
+            requested: Resources::new(),
+            non_zero_cpu: 0,
+            non_zero_memory: 0,
+            pods: Vec::new(),
+            used_ports: HashSet::new(),
+            generation: 0,
+        }
+    }
+
+    pub fn labels(&self) -> Option<&BTreeMap<String, String>> {
+        self.node.metadata.labels.as_ref()
+    }
+
+    pub(crate) fn add_pod(&mut self, p: PodInfo) {
+        for (k, v) in &p.requests {
+            *self.requested.entry(k.clone()).or_default() += v;
+        }
+        self.non_zero_cpu += p
+            .requests
+            .get("cpu")
+            .copied()
+            .filter(|v| *v > 0)
+            .unwrap_or(resources::DEFAULT_MILLI_CPU_REQUEST);
+        self.non_zero_memory += p
+            .requests
+            .get("memory")
+            .copied()
+            .filter(|v| *v > 0)
+            .unwrap_or(resources::DEFAULT_MEMORY_REQUEST);
+        self.used_ports.extend(p.host_ports.iter().cloned());
+        self.pods.push(p);
+        self.generation += 1;
+    }
+
+    pub(crate) fn remove_pod(&mut self, uid: &str) -> bool {
+        let Some(i) = self.pods.iter().position(|p| p.uid == uid) else {
+            return false;
+        };
+        let p = self.pods.swap_remove(i);
+        for (k, v) in &p.requests {
+            *self.requested.entry(k.clone()).or_default() -= v;
+        }
+        self.non_zero_cpu -= p
+            .requests
+            .get("cpu")
+            .copied()
+            .filter(|v| *v > 0)
+            .unwrap_or(resources::DEFAULT_MILLI_CPU_REQUEST);
+        self.non_zero_memory -= p
+            .requests
+            .get("memory")
+            .copied()
+            .filter(|v| *v > 0)
+            .unwrap_or(resources::DEFAULT_MEMORY_REQUEST);
+        self.used_ports = self
+            .pods
+            .iter()
+            .flat_map(|p| p.host_ports.iter().cloned())
+            .collect();
+        self.generation += 1;
+        true
+    }
+}
+
+/// Nodes and bound pods, kept from watches.
+#[derive(Default)]
+pub struct Cache {
+    nodes: HashMap<String, NodeInfo>,
+    /// Node names in a stable order, for sampling.
+    order: Vec<String>,
+    /// Bound or assumed pods: uid → node.
+    placed: HashMap<String, String>,
+    /// Pods bound to nodes we have not seen yet.
+    waiting: HashMap<String, Vec<PodInfo>>,
+    /// Uids of placed pods with required anti-affinity.
+    anti_affinity: HashSet<String>,
+}
+
+impl Cache {
+    pub fn upsert_node(&mut self, node: Arc<Node>) {
+        let name = node.metadata.name.clone().unwrap_or_default();
+        let mut info = NodeInfo::new(node);
+        match self.nodes.remove(&name) {
+            Some(old) => {
+                info.generation = old.generation + 1;
+                for p in old.pods {
+                    info.add_pod(p);
+                }
+            }
+            None => {
+                self.order.push(name.clone());
+                for p in self.waiting.remove(&name).unwrap_or_default() {
+                    info.add_pod(p);
+                }
+            }
+        }
+        self.nodes.insert(name, info);
+    }
+
+    pub fn remove_node(&mut self, name: &str) {
+        if self.nodes.remove(name).is_some() {
+            self.order.retain(|n| n != name);
+            self.placed.retain(|_, n| n != name);
+        }
+    }
+
+    /// Places a pod on its node (a bound pod seen in a watch, or an assumed one).
+    pub fn place(&mut self, pod: PodInfo, node: &str) {
+        if let Some(prev) = self.placed.get(&pod.uid).cloned() {
+            if prev == node {
+                // Refresh what we know of it (labels may have changed).
+                if let Some(n) = self.nodes.get_mut(node) {
+                    n.remove_pod(&pod.uid);
+                    n.add_pod(pod);
+                }
+                return;
+            }
+            self.unplace(&pod.uid);
+        }
+        self.placed.insert(pod.uid.clone(), node.to_string());
+        if pod.has_required_anti_affinity {
+            self.anti_affinity.insert(pod.uid.clone());
+        }
+        match self.nodes.get_mut(node) {
+            Some(n) => n.add_pod(pod),
+            None => self.waiting.entry(node.to_string()).or_default().push(pod),
+        }
+    }
+
+    /// Forgets a pod (deleted, finished, or a binding that failed).
+    pub fn unplace(&mut self, uid: &str) {
+        self.anti_affinity.remove(uid);
+        if let Some(node) = self.placed.remove(uid) {
+            if let Some(n) = self.nodes.get_mut(&node) {
+                n.remove_pod(uid);
+            }
+            if let Some(w) = self.waiting.get_mut(&node) {
+                w.retain(|p| p.uid != uid);
+            }
+        }
+    }
+
+    /// How many placed pods have required anti-affinity.
+    pub fn anti_affinity_pods(&self) -> usize {
+        self.anti_affinity.len()
+    }
+
+    pub fn is_placed(&self, uid: &str) -> bool {
+        self.placed.contains_key(uid)
+    }
+
+    pub fn node(&self, name: &str) -> Option<&NodeInfo> {
+        self.nodes.get(name)
+    }
+
+    pub fn node_count(&self) -> usize {
+        self.order.len()
+    }
+
+    /// Nodes in a stable order starting at `start` (wrapping), for sampling.
+    pub fn nodes_from(&self, start: usize) -> impl Iterator<Item = &NodeInfo> {
+        let n = self.order.len();
+        (0..n).filter_map(move |i| self.nodes.get(&self.order[(start + i) % n]))
+    }
+
+    pub fn all_nodes(&self) -> impl Iterator<Item = &NodeInfo> {
+        self.order.iter().filter_map(|n| self.nodes.get(n))
+    }
+}
