@@ -3,8 +3,10 @@
 //! server only through the API, with kube-rs watches and a work queue, so it runs the
 //! same in-process or against a remote server.
 
+pub mod endpoints;
 pub mod events;
 pub mod leader;
+pub mod serviceaccount;
 
 use std::time::Duration;
 
