@@ -123,7 +123,7 @@ fn subsets(svc: &Service, eps: &[Endpoint]) -> Vec<Value> {
         .as_ref()
         .and_then(|s| s.ports.clone())
         .unwrap_or_default();
-    let mut groups: BTreeMap<String, (Vec<Value>, Vec<Value>, Vec<Value>)> = BTreeMap::new();
+    let mut groups: BTreeMap<String, Subset> = BTreeMap::new();
     for ep in eps {
         if ep.terminating {
             continue;
