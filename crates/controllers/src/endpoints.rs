@@ -116,6 +116,14 @@ fn target_ref(p: &Pod) -> Value {
     json!({"kind": "Pod", "namespace": p.metadata.namespace, "name": p.metadata.name, "uid": p.metadata.uid})
 }
 
+/// One Endpoints subset being built.
+#[derive(Default)]
+struct Subset {
+    ready: Vec<Value>,
+    not_ready: Vec<Value>,
+    ports: Vec<Value>,
+}
+
 /// The core/v1 Endpoints subsets: pods grouped by their resolved port set.
 fn subsets(svc: &Service, eps: &[Endpoint]) -> Vec<Value> {
     let ports = svc
@@ -143,28 +151,29 @@ fn subsets(svc: &Service, eps: &[Endpoint]) -> Vec<Value> {
             continue;
         }
         let key = serde_json::to_string(&resolved).unwrap_or_default();
-        let entry = groups
-            .entry(key)
-            .or_insert_with(|| (Vec::new(), Vec::new(), resolved));
+        let entry = groups.entry(key).or_insert_with(|| Subset {
+            ports: resolved,
+            ..Default::default()
+        });
         let mut addr = json!({"ip": ep.ip, "targetRef": target_ref(&ep.pod)});
         if let Some(n) = &ep.node {
             addr["nodeName"] = json!(n);
         }
         if ep.ready {
-            entry.0.push(addr)
+            entry.ready.push(addr)
         } else {
-            entry.1.push(addr)
+            entry.not_ready.push(addr)
         }
     }
     groups
         .into_values()
-        .map(|(ready, not_ready, ports)| {
-            let mut s = json!({"ports": ports});
-            if !ready.is_empty() {
-                s["addresses"] = json!(ready);
+        .map(|g| {
+            let mut s = json!({"ports": g.ports});
+            if !g.ready.is_empty() {
+                s["addresses"] = json!(g.ready);
             }
-            if !not_ready.is_empty() {
-                s["notReadyAddresses"] = json!(not_ready);
+            if !g.not_ready.is_empty() {
+                s["notReadyAddresses"] = json!(g.not_ready);
             }
             s
         })
