@@ -6,6 +6,9 @@
 pub mod endpoints;
 pub mod events;
 pub mod leader;
+pub mod node_ipam;
+pub mod node_lifecycle;
+pub mod podgc;
 pub mod serviceaccount;
 
 use std::time::Duration;
