@@ -5,6 +5,9 @@
 //! (`store::testing`). Keys follow the Kubernetes etcd layout
 //! (`/registry/<resource>/<namespace>/<name>`); values are opaque bytes.
 
+pub mod sqlite;
+pub mod testing;
+
 use std::path::PathBuf;
 
 use async_trait::async_trait;

@@ -1,0 +1,40 @@
+//! The SQLite layout: an append-only log of every write (its rowid is the revision),
+//! a `current` index of live keys for fast reads at the latest revision, and `meta`
+//! for the compacted revision.
+
+use rusqlite::Connection;
+
+pub const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS log (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL,
+    deleted INTEGER NOT NULL,
+    create_revision INTEGER NOT NULL,
+    prev_revision INTEGER NOT NULL,
+    value BLOB NOT NULL,
+    old_value BLOB
+);
+CREATE INDEX IF NOT EXISTS log_name_id ON log (name, id);
+CREATE TABLE IF NOT EXISTS current (
+    name TEXT PRIMARY KEY,
+    id INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+) WITHOUT ROWID;
+";
+
+/// Settings every connection gets. WAL lets readers run beside the writer;
+/// `synchronous=NORMAL` in WAL mode makes a commit durable against a crash of the
+/// process (the log is in the OS's hands) — not against power loss, as etcd's fsync
+/// would be; `busy_timeout` covers the rare checkpoint overlap.
+pub fn configure(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = NORMAL;
+         PRAGMA busy_timeout = 10000;
+         PRAGMA cache_size = -32000;
+         PRAGMA temp_store = MEMORY;",
+    )
+}
