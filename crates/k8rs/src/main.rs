@@ -1,5 +1,7 @@
 //! The `k8rs` binary: parses flags and composes the component crates.
 
+mod controlplane;
+mod inprocess;
 mod server;
 mod supervise;
 
@@ -27,7 +29,9 @@ fn main() -> Result<()> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async {
         match cli.command {
             Command::Server(args) => server::run(args).await,

@@ -2,7 +2,10 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
+
+use apiserver::auth::{Authenticator, StaticTokens, UserInfo};
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
@@ -65,7 +68,9 @@ pub struct ServerArgs {
 
 /// The first host address of a CIDR (10.43.0.1 for 10.43.0.0/16).
 fn first_address(net: &IpNet) -> Result<IpAddr> {
-    net.hosts().next().with_context(|| format!("--service-cidr {net} has no host addresses"))
+    net.hosts()
+        .next()
+        .with_context(|| format!("--service-cidr {net} has no host addresses"))
 }
 
 /// The node's primary address: the source address of the default route.
@@ -80,21 +85,160 @@ fn primary_address() -> IpAddr {
     }
 }
 
+/// The node's hostname, lower-cased as a node name must be.
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_lowercase())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
+fn open_store(args: &ServerArgs) -> Result<Arc<dyn store::Store>> {
+    if let Some(endpoints) = &args.datastore_endpoint {
+        bail!(
+            "--datastore-endpoint {endpoints}: the etcd backend is not available in this build yet; omit the flag to use the embedded SQLite store"
+        );
+    }
+    let path = args.data_dir.join("server/db/state.db");
+    let sqlite = Arc::new(
+        store::sqlite::SqliteStore::open(&path)
+            .with_context(|| format!("cannot open the store at {}", path.display()))?,
+    );
+    sqlite.spawn_compactor(Duration::from_secs(300));
+    Ok(sqlite)
+}
+
 pub async fn run(args: ServerArgs) -> Result<()> {
     if !args.service_cidr.contains(&args.cluster_dns) {
-        bail!("--cluster-dns {} is outside --service-cidr {}", args.cluster_dns, args.service_cidr);
+        bail!(
+            "--cluster-dns {} is outside --service-cidr {}",
+            args.cluster_dns,
+            args.service_cidr
+        );
     }
     let kubernetes_ip = first_address(&args.service_cidr)?;
     let advertise = args.advertise_address.unwrap_or_else(primary_address);
+    let node_name = args.node_name.clone().unwrap_or_else(hostname);
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("cannot create --data-dir {}", args.data_dir.display()))?;
 
-    let listener = tokio::net::TcpListener::bind(SocketAddr::new(args.bind_address, args.https_listen_port))
-        .await
-        .with_context(|| format!("cannot listen on {}:{}", args.bind_address, args.https_listen_port))?;
-    let port = listener.local_addr()?.port();
-    tracing::info!(%advertise, port, "starting k8rs server");
+    let store = open_store(&args)?;
 
-    let _ = (kubernetes_ip, Duration::from_secs(1));
-    bail!("the server is not wired up yet")
+    let mut ips = vec![advertise, kubernetes_ip];
+    if !args.bind_address.is_unspecified() {
+        ips.push(args.bind_address);
+    }
+    let mut dns = vec![hostname(), node_name.clone()];
+    for san in &args.tls_san {
+        match san.parse::<IpAddr>() {
+            Ok(ip) => ips.push(ip),
+            Err(_) => dns.push(san.clone()),
+        }
+    }
+    let tls_dir = args.data_dir.join("server/tls");
+    let pki = pki::ClusterPki::ensure(
+        &tls_dir,
+        &pki::ServerPkiOptions {
+            dns_names: dns,
+            ips,
+        },
+    )
+    .with_context(|| format!("cannot set up certificates in {}", tls_dir.display()))?;
+    let token =
+        pki::token::ensure_server_token(&args.data_dir.join("server/token"), &pki.ca.cert_pem)?;
+
+    let listener =
+        tokio::net::TcpListener::bind(SocketAddr::new(args.bind_address, args.https_listen_port))
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot listen on {}:{}",
+                    args.bind_address, args.https_listen_port
+                )
+            })?;
+    let port = listener.local_addr()?.port();
+
+    let node_user = UserInfo::new("system:node:k8rs-agent", vec!["system:nodes".into()]);
+    let secret = pki::token::parse(&token)?.secret;
+    let authenticator = Authenticator {
+        tokens: vec![Arc::new(StaticTokens(vec![(secret, node_user)]))],
+    };
+    let state = apiserver::build(apiserver::Options {
+        store,
+        authenticator,
+        server_address: format!("{advertise}:{port}"),
+        bookmark_interval: None,
+        default_watch_timeout: Duration::from_secs(1800),
+        service_cidr: args.service_cidr,
+        node_port_range: 30000..=32767,
+    });
+    apiserver::crd::load(&state)
+        .await
+        .map_err(|e| anyhow::anyhow!("loading CRDs: {e}"))?;
+    let boot = apiserver::bootstrap::BootstrapConfig {
+        kubernetes_service_ip: kubernetes_ip,
+        advertise_address: advertise,
+        secure_port: port,
+    };
+    apiserver::bootstrap::run(&state.registry, &boot)
+        .await
+        .map_err(|e| anyhow::anyhow!("bootstrap: {e}"))?;
+    state.health.set_bootstrapped();
+    apiserver::crd::spawn_sync(state.clone());
+
+    let router = apiserver::server::router(state.clone());
+    let tls = pki::tls::server_config(&pki.serving, &pki.ca.cert_pem)?;
+    let cert_user: apiserver::server::CertUser =
+        Arc::new(|der| pki::tls::cert_user(der).map(|(name, groups)| UserInfo::new(name, groups)));
+    tokio::spawn(apiserver::server::serve_tls(
+        listener,
+        tls,
+        cert_user,
+        router.clone(),
+    ));
+    tracing::info!(%advertise, port, "API server listening");
+
+    let server_url = format!("https://127.0.0.1:{port}");
+    let kubeconfig = pki::kubeconfig::render("k8rs", &server_url, &pki.ca.cert_pem, &pki.admin);
+    pki::kubeconfig::write(&args.write_kubeconfig, &kubeconfig).with_context(|| {
+        format!(
+            "cannot write --write-kubeconfig {}",
+            args.write_kubeconfig.display()
+        )
+    })?;
+    if !args.no_merge_kubeconfig
+        && let Some(home) = std::env::var_os("HOME")
+    {
+        let user_config = PathBuf::from(home).join(".kube/config");
+        if let Err(e) = pki::kubeconfig::merge(&user_config, &kubeconfig) {
+            tracing::warn!(error = %e, "could not merge the k8rs context into ~/.kube/config");
+        }
+    }
+
+    crate::controlplane::start(
+        router,
+        state,
+        crate::controlplane::ControlPlaneConfig {
+            identity: format!("{node_name}_{}", std::process::id()),
+            cluster_cidr: args.cluster_cidr,
+            root_ca_pem: pki.ca.cert_pem.clone(),
+            node_monitor_grace_period: Duration::from_secs(40),
+        },
+    );
+    if !args.disable_agent {
+        tracing::warn!("the node agent is not built yet: this server runs the control plane only");
+    }
+    tracing::info!(kubeconfig = %args.write_kubeconfig.display(), "k8rs is ready");
+
+    if args.exit_with_stdin {
+        tokio::select! {
+            _ = crate::supervise::stdin_closed() => tracing::info!("standard input closed; stopping"),
+            _ = crate::supervise::shutdown_signal() => tracing::info!("signal received; stopping"),
+        }
+    } else {
+        crate::supervise::shutdown_signal().await;
+        tracing::info!("signal received; stopping");
+    }
+    Ok(())
 }
