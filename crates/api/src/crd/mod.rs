@@ -20,19 +20,34 @@ pub fn storage_prefix(group: &str, plural: &str) -> String {
 pub fn is_established(crd: &Value) -> bool {
     crd.pointer("/status/conditions")
         .and_then(Value::as_array)
-        .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Established" && c["status"] == "True"))
+        .is_some_and(|cs| {
+            cs.iter()
+                .any(|c| c["type"] == "Established" && c["status"] == "True")
+        })
 }
 
 fn strings(v: &Value) -> Vec<String> {
-    v.as_array().map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect()).unwrap_or_default()
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The Table printer of one CRD version: its additionalPrinterColumns, or Name and Age.
 fn printer(version: &Value) -> Arc<dyn crate::table::Printer> {
-    let columns = version.get("additionalPrinterColumns").cloned().unwrap_or(Value::Array(Vec::new()));
+    let columns = version
+        .get("additionalPrinterColumns")
+        .cloned()
+        .unwrap_or(Value::Array(Vec::new()));
     match crate::printers::crd::CrdPrinter::from_json(&columns) {
         Ok(p) => Arc::new(p),
-        Err(_) => Arc::new(crate::printers::crd::CrdPrinter::from_json(&Value::Array(Vec::new())).expect("no columns is valid")),
+        Err(_) => Arc::new(
+            crate::printers::crd::CrdPrinter::from_json(&Value::Array(Vec::new()))
+                .expect("no columns is valid"),
+        ),
     }
 }
 
@@ -54,7 +69,11 @@ pub fn resources_for(crd: &Value) -> Vec<ResourceInfo> {
     let (Some(kind), Some(plural)) = (names["kind"].as_str(), names["plural"].as_str()) else {
         return Vec::new();
     };
-    let singular = names["singular"].as_str().filter(|s| !s.is_empty()).map(str::to_string).unwrap_or_else(|| kind.to_lowercase());
+    let singular = names["singular"]
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .unwrap_or_else(|| kind.to_lowercase());
     let namespaced = spec["scope"].as_str() != Some("Cluster");
     let versions = spec["versions"].as_array().cloned().unwrap_or_default();
     versions

@@ -32,7 +32,10 @@ impl Strategy for CustomResourceStrategy {
     fn validate(&self, obj: &Value) -> Vec<FieldError> {
         let mut errs = Vec::new();
         if crate::meta::name(obj).is_none() {
-            errs.push(FieldError::required("metadata.name", "name or generateName is required"));
+            errs.push(FieldError::required(
+                "metadata.name",
+                "name or generateName is required",
+            ));
         }
         if self.namespaced && crate::meta::namespace(obj).is_none() {
             errs.push(FieldError::required("metadata.namespace", ""));
