@@ -12,23 +12,48 @@ use support::{Server, wait_for};
 fn cluster_comes_up_like_upstream() {
     let s = Server::start();
     let info = s.kubectl_ok(&["cluster-info"]);
-    assert!(info.contains("Kubernetes control plane is running at https://127.0.0.1:"), "{info}");
+    assert!(
+        info.contains("Kubernetes control plane is running at https://127.0.0.1:"),
+        "{info}"
+    );
 
     let ns = s.kubectl_ok(&["get", "namespaces", "-o", "name"]);
     for n in ["default", "kube-system", "kube-public", "kube-node-lease"] {
         assert!(ns.contains(&format!("namespace/{n}")), "{ns}");
     }
-    let svc = s.kubectl_ok(&["get", "svc", "kubernetes", "-o", "jsonpath={.spec.clusterIP} {.spec.ports[0].port}"]);
+    let svc = s.kubectl_ok(&[
+        "get",
+        "svc",
+        "kubernetes",
+        "-o",
+        "jsonpath={.spec.clusterIP} {.spec.ports[0].port}",
+    ]);
     assert_eq!(svc, "10.43.0.1 443");
-    let eps = s.kubectl_ok(&["get", "endpoints", "kubernetes", "-o", "jsonpath={.subsets[0].addresses[0].ip}"]);
+    let eps = s.kubectl_ok(&[
+        "get",
+        "endpoints",
+        "kubernetes",
+        "-o",
+        "jsonpath={.subsets[0].addresses[0].ip}",
+    ]);
     assert_eq!(eps, "127.0.0.1");
 
     // The controllers fill in every namespace's default account and root CA.
     wait_for("default service accounts", Duration::from_secs(30), || {
         let out = s.kubectl_ok(&["get", "serviceaccounts", "-A", "-o", "name"]);
-        (out.lines().filter(|l| *l == "serviceaccount/default").count() == 4).then_some(())
+        (out.lines()
+            .filter(|l| *l == "serviceaccount/default")
+            .count()
+            == 4)
+            .then_some(())
     });
-    let ca = s.kubectl_ok(&["get", "configmap", "kube-root-ca.crt", "-o", "jsonpath={.data.ca\\.crt}"]);
+    let ca = s.kubectl_ok(&[
+        "get",
+        "configmap",
+        "kube-root-ca.crt",
+        "-o",
+        "jsonpath={.data.ca\\.crt}",
+    ]);
     assert!(ca.starts_with("-----BEGIN CERTIFICATE-----"), "{ca}");
 
     let cs = wait_for("healthy components", Duration::from_secs(30), || {
@@ -38,7 +63,13 @@ fn cluster_comes_up_like_upstream() {
     assert!(cs.contains("etcd-0"), "{cs}");
 
     let resources = s.kubectl_ok(&["api-resources"]);
-    for r in ["pods", "deployments", "customresourcedefinitions", "leases", "endpointslices"] {
+    for r in [
+        "pods",
+        "deployments",
+        "customresourcedefinitions",
+        "leases",
+        "endpointslices",
+    ] {
         assert!(resources.contains(r), "{resources}");
     }
 }
@@ -47,11 +78,27 @@ fn cluster_comes_up_like_upstream() {
 fn files_and_kubeconfigs_are_private() {
     use std::os::unix::fs::PermissionsExt;
     let s = Server::start();
-    for f in ["server/tls/server-ca.key", "server/tls/server-ca.crt", "server/tls/client-admin.key", "server/token"] {
-        let mode = std::fs::metadata(s.data_dir().join(f)).unwrap().permissions().mode() & 0o777;
+    for f in [
+        "server/tls/server-ca.key",
+        "server/tls/server-ca.crt",
+        "server/tls/client-admin.key",
+        "server/token",
+    ] {
+        let mode = std::fs::metadata(s.data_dir().join(f))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
         assert_eq!(mode, 0o600, "{f}");
     }
-    assert_eq!(std::fs::metadata(&s.kubeconfig).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::metadata(&s.kubeconfig)
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o600
+    );
     // The k8rs context was merged into ~/.kube/config and made current.
     let merged = std::fs::read_to_string(s.home().join(".kube/config")).unwrap();
     assert!(merged.contains("current-context: k8rs"), "{merged}");
@@ -62,7 +109,11 @@ fn crud_and_errors_over_tls() {
     let s = Server::start();
     let cm = r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"cm1","labels":{"tier":"web"}},"data":{"a":"b"}}"#;
     let out = s.kubectl_stdin(&["create", "--validate=false", "-f", "-"], cm);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = s.kubectl_stdin(&["create", "--validate=false", "-f", "-"], cm);
     assert!(String::from_utf8_lossy(&out.stderr).contains(r#"configmaps "cm1" already exists"#));
     let err = s.kubectl_err(&["get", "configmap", "missing"]);
@@ -72,10 +123,28 @@ fn crud_and_errors_over_tls() {
     let err = s.kubectl_err(&["get", "pods", "--field-selector", "spec.bogus=1"]);
     assert!(err.contains("field label not supported"), "{err}");
     s.kubectl_ok(&["label", "configmap", "cm1", "tier=db", "--overwrite"]);
-    assert_eq!(s.kubectl_ok(&["get", "cm", "-l", "tier=db", "-o", "name"]).trim(), "configmap/cm1");
+    assert_eq!(
+        s.kubectl_ok(&["get", "cm", "-l", "tier=db", "-o", "name"])
+            .trim(),
+        "configmap/cm1"
+    );
     s.kubectl_ok(&["annotate", "configmap", "cm1", "note=hi"]);
-    s.kubectl_ok(&["patch", "configmap", "cm1", "--type=merge", "-p", r#"{"data":{"c":"d"}}"#]);
-    s.kubectl_ok(&["patch", "configmap", "cm1", "--type=json", "-p", r#"[{"op":"remove","path":"/data/a"}]"#]);
+    s.kubectl_ok(&[
+        "patch",
+        "configmap",
+        "cm1",
+        "--type=merge",
+        "-p",
+        r#"{"data":{"c":"d"}}"#,
+    ]);
+    s.kubectl_ok(&[
+        "patch",
+        "configmap",
+        "cm1",
+        "--type=json",
+        "-p",
+        r#"[{"op":"remove","path":"/data/a"}]"#,
+    ]);
     let data = s.kubectl_ok(&["get", "cm", "cm1", "-o", "jsonpath={.data}"]);
     assert_eq!(data, r#"{"c":"d"}"#);
     s.kubectl_ok(&["delete", "configmap", "cm1"]);

@@ -7,7 +7,11 @@ use support::Server;
 #[test]
 fn python_client_basics() {
     let s = Server::start();
-    let script = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/basics.py")).unwrap();
+    let script = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/python/basics.py"
+    ))
+    .unwrap();
     let out = s.python(&script);
     assert!(
         out.status.success(),

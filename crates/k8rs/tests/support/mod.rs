@@ -35,18 +35,32 @@ impl Server {
         let child = Command::new(env!("CARGO_BIN_EXE_k8rs"))
             .arg("server")
             .args(["--data-dir", dir.path().join("data").to_str().unwrap()])
-            .args(["--https-listen-port", "0", "--bind-address", "127.0.0.1", "--advertise-address", "127.0.0.1"])
+            .args([
+                "--https-listen-port",
+                "0",
+                "--bind-address",
+                "127.0.0.1",
+                "--advertise-address",
+                "127.0.0.1",
+            ])
             .args(["--write-kubeconfig", kubeconfig.to_str().unwrap()])
             .args(["--disable-agent", "--exit-with-stdin"])
             .args(&opts.args)
             .env("HOME", &home)
-            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .stdin(Stdio::piped())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
             .expect("start k8rs server");
-        let server = Server { child, dir, kubeconfig };
+        let server = Server {
+            child,
+            dir,
+            kubeconfig,
+        };
         server.wait_ready(Duration::from_secs(60));
         server
     }
@@ -73,7 +87,9 @@ impl Server {
 
     pub fn kubectl_cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(kubectl_path());
-        c.args(args).env("KUBECONFIG", &self.kubeconfig).env("HOME", self.dir.path().join("home"));
+        c.args(args)
+            .env("KUBECONFIG", &self.kubeconfig)
+            .env("HOME", self.dir.path().join("home"));
         c
     }
 
@@ -97,7 +113,11 @@ impl Server {
     /// Runs kubectl expecting failure; returns stderr.
     pub fn kubectl_err(&self, args: &[&str]) -> String {
         let out = self.kubectl(args);
-        assert!(!out.status.success(), "kubectl {args:?} unexpectedly succeeded: {}", String::from_utf8_lossy(&out.stdout));
+        assert!(
+            !out.status.success(),
+            "kubectl {args:?} unexpectedly succeeded: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
         String::from_utf8(out.stderr).unwrap()
     }
 
@@ -111,14 +131,23 @@ impl Server {
             .stderr(Stdio::piped())
             .spawn()
             .expect("run kubectl");
-        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
         child.wait_with_output().unwrap()
     }
 
     /// `kubectl apply -f -` (or another verb) of a manifest; panics on failure.
     pub fn apply(&self, manifest: &str) -> String {
         let out = self.kubectl_stdin(&["apply", "-f", "-"], manifest);
-        assert!(out.status.success(), "apply failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "apply failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).unwrap()
     }
 
@@ -151,8 +180,12 @@ impl Drop for Server {
 /// The kubectl under test: `$KUBECTL`, else the installed `kubectl`.
 pub fn kubectl_path() -> PathBuf {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
-    PATH.get_or_init(|| std::env::var_os("KUBECTL").map(PathBuf::from).unwrap_or_else(|| "kubectl".into()))
-        .clone()
+    PATH.get_or_init(|| {
+        std::env::var_os("KUBECTL")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| "kubectl".into())
+    })
+    .clone()
 }
 
 /// A kubectl of another minor version, from the Google Cloud SDK beside the default.
