@@ -3,12 +3,16 @@
 //! server only through the API, with kube-rs watches and a work queue, so it runs the
 //! same in-process or against a remote server.
 
+pub mod cron;
+pub mod cronjob;
 pub mod endpoints;
 pub mod events;
+pub mod job;
 pub mod leader;
 pub mod node_ipam;
 pub mod node_lifecycle;
 pub mod podgc;
+pub mod pods;
 pub mod serviceaccount;
 
 use std::time::Duration;

@@ -49,6 +49,8 @@ pub fn start(router: Router, state: Arc<ApiState>, cfg: ControlPlaneConfig) {
             Some(cfg.root_ca_pem),
         ));
         tokio::spawn(controllers::endpoints::run(c.clone()));
+        tokio::spawn(controllers::job::run(c.clone()));
+        tokio::spawn(controllers::cronjob::run(c.clone()));
         tokio::spawn(controllers::node_ipam::run(c.clone(), cfg.cluster_cidr, 24));
         tokio::spawn(controllers::node_lifecycle::run(
             c.clone(),
