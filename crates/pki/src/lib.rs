@@ -1,38 +1,106 @@
-//! The cluster's PKI, generated on first start and kept in the data dir: one CA that
-//! signs the API server's serving certificate and the client certificates (users,
-//! nodes, components); kubeconfigs for clients; and the server's join token.
+//! The cluster's certificates and credentials.
 //!
-//! One CA serves both roles (k3s splits server and client CAs); a client certificate
-//! is trusted exactly when this CA signed it.
+//! # Layout on disk
+//!
+//! [`ClusterPki::ensure`] keeps everything in one directory (k8rs uses
+//! `<data-dir>/server/tls/`, mode 0700; every file mode 0600). File names follow k3s:
+//!
+//! | file | what |
+//! |---|---|
+//! | `server-ca.{crt,key}` | the cluster CA ([`ClusterPki::ca`]) |
+//! | `request-header-ca.{crt,key}` | the front-proxy (aggregation) CA |
+//! | `serving-kube-apiserver.{crt,key}` | the API server's serving certificate |
+//! | `client-admin.{crt,key}` | `system:admin` in `system:masters`, for the admin kubeconfig |
+//! | `client-kube-apiserver.{crt,key}` | the API server's client certificate towards kubelets (`system:apiserver`) |
+//! | `client-auth-proxy.{crt,key}` | the front proxy's client certificate (`system:auth-proxy`) |
+//! | `service.key` | the service account token signing key (ECDSA P-256, ES256) |
+//!
+//! Files are created on first start and reused afterwards. A leaf certificate is
+//! reissued when it is missing, expires within 90 days, was not signed by the current
+//! CA, or its subject or names differ from what is wanted now (a new node IP reissues
+//! the serving certificate, never the CA). A file that exists but cannot be parsed is
+//! an error naming it; nothing is silently regenerated over it.
+//!
+//! # One CA for serving and clients
+//!
+//! Like kubeadm (and unlike k3s, which splits `server-ca` and `client-ca`), one CA signs
+//! both the serving certificates and the client certificates: a client certificate is
+//! trusted exactly when this CA signed it *and* it carries the client-auth usage, which
+//! rustls checks, so a serving certificate cannot pass as a client. Callers should
+//! still ask [`ClusterPki::client_ca_pem`] for the CA that verifies clients, so that a
+//! later split changes nothing for them. The request-header CA is separate, as upstream
+//! requires (a front proxy's certificate must not be usable as an ordinary client).
+//!
+//! # Pieces
+//!
+//! - [`ca`]: a CA and what it issues ([`LeafSpec`]); [`certs`]: reading certificates back.
+//! - [`tls`]: rustls configurations and the user a client certificate stands for.
+//! - [`kubeconfig`]: writing kubeconfigs and merging a context into `~/.kube/config`.
+//! - [`jwt`]: service account tokens (ES256, upstream's bound-token claims) and JWKS.
+//! - [`token`]: the server's join token (`K10<ca hash>::server:<secret>`).
+//! - [`bearer`]: static bearer tokens (upstream's token file), compared in constant time.
+//! - [`users`]: the well-known user and group names.
 
-mod certs;
+pub mod bearer;
+pub mod ca;
+pub mod certs;
+mod cluster;
 mod files;
+pub mod jwt;
 pub mod kubeconfig;
+pub mod pem;
 pub mod tls;
 pub mod token;
+pub mod users;
 
 use std::path::PathBuf;
 
-pub use certs::{CertAndKey, ClusterPki, ServerPkiOptions};
+pub use ca::{CertificateAuthority, LeafSpec};
+pub use certs::CertAndKey;
+pub use cluster::{ClusterPki, ServerPkiOptions};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// Reading or writing a file failed.
     #[error("{}: {source}", path.display())]
     Io {
         path: PathBuf,
         #[source]
         source: std::io::Error,
     },
+    /// A file exists but does not hold what it should.
     #[error("{} is not a valid certificate or key: {reason}", path.display())]
     BadFile { path: PathBuf, reason: String },
+    /// A certificate or key given in memory is not valid.
+    #[error("invalid certificate or key: {0}")]
+    BadPem(String),
+    /// rcgen could not build a certificate.
     #[error("certificate generation failed: {0}")]
     Generate(#[from] rcgen::Error),
+    /// The system random number generator or a signature failed.
+    #[error("cryptographic operation failed: {0}")]
+    Crypto(&'static str),
+    /// rustls rejected the configuration.
     #[error("TLS configuration failed: {0}")]
     Tls(String),
+    /// A kubeconfig could not be read, merged or written.
     #[error("kubeconfig {}: {reason}", path.display())]
     Kubeconfig { path: PathBuf, reason: String },
+    /// A join token or token file is malformed, or a CA does not match a token.
     #[error("invalid token: {0}")]
     Token(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Fills `buf` from the system's secure random source.
+pub(crate) fn random_bytes(buf: &mut [u8]) -> Result<()> {
+    use ring::rand::SecureRandom;
+    ring::rand::SystemRandom::new()
+        .fill(buf)
+        .map_err(|_| Error::Crypto("system random source unavailable"))
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

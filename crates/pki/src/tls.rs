@@ -1,31 +1,29 @@
-//! rustls configurations: the API server presents its serving certificate and asks
-//! for, but does not require, a client certificate signed by the cluster CA (bearer
-//! tokens still work); and the user a verified client certificate stands for.
+//! rustls configurations (ring provider) and the user a client certificate stands for.
+//!
+//! The API server presents its serving certificate and asks for, but does not
+//! require, a client certificate: one signed by the client CA (with the client-auth
+//! usage) authenticates the connection; none at all leaves the request to bearer
+//! tokens or anonymous access; a certificate from anyone else fails the handshake
+//! (Go's `VerifyClientCertIfGiven`, which upstream uses).
 
 use std::sync::Arc;
 
 use rustls::RootCertStore;
 use rustls::server::WebPkiClientVerifier;
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
-use crate::{CertAndKey, Error, Result};
+use crate::{CertAndKey, Error, Result, pem};
 
-fn certs(pem: &str) -> Result<Vec<CertificateDer<'static>>> {
-    CertificateDer::pem_slice_iter(pem.as_bytes())
-        .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| Error::Tls(format!("bad certificate PEM: {e}")))
-}
+/// ALPN protocols the API server offers, in preference order.
+pub const ALPN: [&[u8]; 2] = [b"h2", b"http/1.1"];
 
-fn key(pem: &str) -> Result<PrivateKeyDer<'static>> {
-    PrivateKeyDer::from_pem_slice(pem.as_bytes())
-        .map_err(|e| Error::Tls(format!("bad key PEM: {e}")))
+fn tls_err(e: impl std::fmt::Display) -> Error {
+    Error::Tls(e.to_string())
 }
 
 fn roots(ca_pem: &str) -> Result<RootCertStore> {
     let mut roots = RootCertStore::empty();
-    for c in certs(ca_pem)? {
-        roots.add(c).map_err(|e| Error::Tls(e.to_string()))?;
+    for c in pem::certs(ca_pem)? {
+        roots.add(c).map_err(tls_err)?;
     }
     Ok(roots)
 }
@@ -34,74 +32,96 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-/// The API server's TLS: serving certificate, optional client certificates from `ca_pem`.
-pub fn server_config(serving: &CertAndKey, ca_pem: &str) -> Result<Arc<rustls::ServerConfig>> {
+/// The API server's (or a kubelet's) TLS: presents `serving`, verifies optional client
+/// certificates against `client_ca_pem`, offers h2 and http/1.1.
+pub fn server_config(
+    serving: &CertAndKey,
+    client_ca_pem: &str,
+) -> Result<Arc<rustls::ServerConfig>> {
     let verifier =
-        WebPkiClientVerifier::builder_with_provider(Arc::new(roots(ca_pem)?), provider())
+        WebPkiClientVerifier::builder_with_provider(Arc::new(roots(client_ca_pem)?), provider())
             .allow_unauthenticated()
             .build()
-            .map_err(|e| Error::Tls(e.to_string()))?;
+            .map_err(tls_err)?;
     let mut cfg = rustls::ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
-        .map_err(|e| Error::Tls(e.to_string()))?
+        .map_err(tls_err)?
         .with_client_cert_verifier(verifier)
-        .with_single_cert(certs(&serving.cert_pem)?, key(&serving.key_pem)?)
-        .map_err(|e| Error::Tls(e.to_string()))?;
-    cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        .with_single_cert(pem::certs(&serving.cert_pem)?, pem::key(&serving.key_pem)?)
+        .map_err(tls_err)?;
+    cfg.alpn_protocols = ALPN.iter().map(|p| p.to_vec()).collect();
     Ok(Arc::new(cfg))
 }
 
-/// A client TLS config trusting `ca_pem`, presenting `identity` when given.
+/// A client TLS config trusting only `ca_pem`, presenting `identity` when given. No
+/// ALPN is set: add `h2` only if the HTTP client speaks it.
 pub fn client_config(
     ca_pem: &str,
     identity: Option<&CertAndKey>,
 ) -> Result<Arc<rustls::ClientConfig>> {
     let builder = rustls::ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
-        .map_err(|e| Error::Tls(e.to_string()))?
+        .map_err(tls_err)?
         .with_root_certificates(roots(ca_pem)?);
     let cfg = match identity {
         Some(id) => builder
-            .with_client_auth_cert(certs(&id.cert_pem)?, key(&id.key_pem)?)
-            .map_err(|e| Error::Tls(e.to_string()))?,
+            .with_client_auth_cert(pem::certs(&id.cert_pem)?, pem::key(&id.key_pem)?)
+            .map_err(tls_err)?,
         None => builder.with_no_client_auth(),
     };
     Ok(Arc::new(cfg))
 }
 
-/// The user of a client certificate: CN is the name, each O a group (upstream's x509
-/// authenticator).
+/// The user of a verified client certificate (DER), as upstream's x509 authenticator
+/// reads it: the subject's CN is the name, each O a group. `None` when the CN is
+/// missing or empty (upstream then does not authenticate the request).
 pub fn cert_user(der: &[u8]) -> Option<(String, Vec<String>)> {
-    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
-    let subject = cert.subject();
-    let name = subject
-        .iter_common_name()
-        .next()?
-        .as_str()
-        .ok()?
-        .to_string();
-    let groups = subject
-        .iter_organization()
-        .filter_map(|o| o.as_str().ok().map(str::to_string))
-        .collect();
-    Some((name, groups))
+    let info = crate::certs::CertInfo::from_der(der).ok()?;
+    let name = info.common_name.filter(|n| !n.is_empty())?;
+    Some((name, info.organizations))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{ClusterPki, ServerPkiOptions};
+    use crate::{CertificateAuthority, LeafSpec};
 
     #[test]
     fn client_certificates_name_their_user() {
-        let dir = tempfile::tempdir().unwrap();
-        let pki = ClusterPki::ensure(dir.path(), &ServerPkiOptions::default()).unwrap();
-        let der = certs(&pki.admin.cert_pem).unwrap().remove(0);
+        let ca = CertificateAuthority::generate("ca").unwrap();
+        let der = |c: &CertAndKey| pem::first_cert(&c.cert_pem).unwrap();
+        let admin = ca
+            .issue(&LeafSpec::client("system:admin", &["system:masters"]))
+            .unwrap();
         assert_eq!(
-            cert_user(&der),
+            cert_user(&der(&admin)),
             Some(("system:admin".into(), vec!["system:masters".into()]))
         );
-        server_config(&pki.serving, &pki.ca.cert_pem).unwrap();
-        client_config(&pki.ca.cert_pem, Some(&pki.admin)).unwrap();
+        let multi = ca.issue(&LeafSpec::client("bob", &["dev", "ops"])).unwrap();
+        assert_eq!(
+            cert_user(&der(&multi)),
+            Some(("bob".into(), vec!["dev".into(), "ops".into()]))
+        );
+        let nameless = ca.issue(&LeafSpec::client("", &["dev"])).unwrap();
+        assert_eq!(cert_user(&der(&nameless)), None);
+        assert_eq!(cert_user(b"junk"), None);
+    }
+
+    #[test]
+    fn configs_build_and_reject_bad_pem() {
+        let ca = CertificateAuthority::generate("ca").unwrap();
+        let serving = ca
+            .issue(&LeafSpec::server("s", &["localhost".into()], &[]))
+            .unwrap();
+        let cfg = server_config(&serving, &ca.cert_pem).unwrap();
+        assert_eq!(cfg.alpn_protocols, [b"h2".to_vec(), b"http/1.1".to_vec()]);
+        client_config(&ca.cert_pem, Some(&serving)).unwrap();
+        client_config(&ca.cert_pem, None).unwrap();
+        assert!(server_config(&serving, "not a pem").is_err());
+        let broken = CertAndKey {
+            cert_pem: serving.cert_pem.clone(),
+            key_pem: "nope".into(),
+        };
+        assert!(server_config(&broken, &ca.cert_pem).is_err());
     }
 }
