@@ -36,6 +36,7 @@ const P256_SPKI_PREFIX: &[u8] = &[
 /// Why a token was not accepted. Messages follow upstream's where it has one.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum VerifyError {
+    /// Not a JWT at all (e.g. a static bearer token).
     #[error("token is not a JWT: {0}")]
     Malformed(String),
     #[error("unsupported token signing algorithm {0:?}")]
@@ -58,6 +59,15 @@ pub enum VerifyError {
     NotYetValid,
     #[error("service account token is missing the {0} claim")]
     MissingClaim(&'static str),
+}
+
+impl VerifyError {
+    /// Whether the token is simply not a service account token of ours (not a JWT, or
+    /// another issuer's): upstream then lets the next authenticator try, rather than
+    /// failing the request.
+    pub fn is_not_ours(&self) -> bool {
+        matches!(self, Self::Malformed(_) | Self::WrongIssuer(_))
+    }
 }
 
 /// A public key that verifies tokens, with its key ID.
@@ -246,6 +256,15 @@ impl TokenVerifier {
         };
         let header: Value = serde_json::from_slice(&decode(h, "header")?)
             .map_err(|_| malformed("header is not JSON"))?;
+        let payload = decode(p, "payload")?;
+        // Like upstream, look at the (not yet verified) issuer first: a token of
+        // another issuer is not ours to judge.
+        let unverified: Value =
+            serde_json::from_slice(&payload).map_err(|_| malformed("payload is not JSON"))?;
+        let iss = unverified["iss"].as_str().unwrap_or_default();
+        if !self.issuers.iter().any(|i| i == iss) {
+            return Err(VerifyError::WrongIssuer(iss.to_string()));
+        }
         let alg = header["alg"].as_str().unwrap_or_default();
         if alg != ALG {
             return Err(VerifyError::UnsupportedAlgorithm(alg.to_string()));
@@ -267,12 +286,8 @@ impl TokenVerifier {
         if !valid {
             return Err(VerifyError::BadSignature);
         }
-        let claims: Claims = serde_json::from_slice(&decode(p, "payload")?)
-            .map_err(|e| malformed(&format!("claims: {e}")))?;
-
-        if !self.issuers.contains(&claims.iss) {
-            return Err(VerifyError::WrongIssuer(claims.iss));
-        }
+        let claims: Claims =
+            serde_json::from_slice(&payload).map_err(|e| malformed(&format!("claims: {e}")))?;
         // A token without audiences is a legacy one, meant for the API server.
         let token_auds = if claims.aud.is_empty() {
             &self.audiences

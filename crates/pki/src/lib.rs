@@ -40,6 +40,40 @@
 //! - [`token`]: the server's join token (`K10<ca hash>::server:<secret>`).
 //! - [`bearer`]: static bearer tokens (upstream's token file), compared in constant time.
 //! - [`users`]: the well-known user and group names.
+//!
+//! # A server start
+//!
+//! ```
+//! # fn main() -> pki::Result<()> {
+//! # let data_dir = tempfile::tempdir().unwrap();
+//! # let data_dir = data_dir.path();
+//! use pki::{ClusterPki, ServerPkiOptions, jwt, kubeconfig, tls, token};
+//!
+//! let pki = ClusterPki::ensure(
+//!     &data_dir.join("server/tls"),
+//!     &ServerPkiOptions {
+//!         dns_names: vec!["node-1".into()],
+//!         ips: vec!["10.0.0.5".parse().unwrap(), "10.43.0.1".parse().unwrap()],
+//!     },
+//! )?;
+//! let join = token::ensure_server_token(&data_dir.join("server/token"), &pki.ca.cert_pem)?;
+//! let server_tls = tls::server_config(&pki.serving, pki.client_ca_pem())?;
+//! let admin = kubeconfig::render("k8rs", "https://127.0.0.1:6443", &pki.ca.cert_pem, &pki.admin);
+//! kubeconfig::write(&data_dir.join("k8rs.yaml"), &admin)?;
+//!
+//! let sa = jwt::ObjectRef::new("default", "uid-1");
+//! let claims = jwt::Claims::new(jwt::DEFAULT_ISSUER, &sa, "default", vec![jwt::DEFAULT_ISSUER.into()], 1_700_000_000, 3600);
+//! let signed = pki.service_account_key.sign(&claims)?;
+//! let verifier = jwt::TokenVerifier::new(
+//!     vec![pki.service_account_key.public_key()],
+//!     vec![jwt::DEFAULT_ISSUER.into()],
+//!     vec![jwt::DEFAULT_ISSUER.into()],
+//! );
+//! assert_eq!(verifier.verify_at(&signed, 1_700_000_001).unwrap().user().name, "system:serviceaccount:default:default");
+//! # let _ = (join, server_tls);
+//! # Ok(())
+//! # }
+//! ```
 
 pub mod bearer;
 pub mod ca;

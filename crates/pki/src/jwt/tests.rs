@@ -126,6 +126,15 @@ fn rejects_what_upstream_rejects() {
         foreign.verify_at(&token, NOW),
         Err(VerifyError::WrongIssuer(DEFAULT_ISSUER.into()))
     );
+    // Checked before the signature, as upstream: another issuer's token with another
+    // key is "not ours", not a bad signature.
+    let mut elsewhere = claims();
+    elsewhere.iss = "https://accounts.example".into();
+    let err = v
+        .verify_at(&other.sign(&elsewhere).unwrap(), NOW)
+        .unwrap_err();
+    assert!(err.is_not_ours(), "{err:?}");
+    assert!(!VerifyError::Expired.is_not_ours());
 
     // Signature: another key, a changed payload, a changed signature.
     assert_eq!(
