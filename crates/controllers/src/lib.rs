@@ -5,6 +5,7 @@
 
 pub mod cron;
 pub mod cronjob;
+pub mod daemonset;
 pub mod endpoints;
 pub mod events;
 pub mod job;
@@ -14,6 +15,7 @@ pub mod node_lifecycle;
 pub mod podgc;
 pub mod pods;
 pub mod serviceaccount;
+pub mod statefulset;
 
 use std::time::Duration;
 

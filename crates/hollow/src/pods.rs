@@ -8,7 +8,7 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use kube::api::{DeleteParams, Patch, PatchParams, Preconditions};
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::{Value, json};
 use tokio::sync::{Mutex, Semaphore};
 
@@ -36,7 +36,7 @@ pub(crate) async fn run(
     let seen = Arc::new(Mutex::new(Seen::default()));
     let ip_counter = Arc::new(std::sync::atomic::AtomicU32::new(1));
     let cfg = watcher::Config::default().fields("spec.nodeName!=");
-    let mut stream = watcher(pods, cfg).boxed();
+    let mut stream = watcher(pods, cfg).default_backoff().boxed();
     while let Some(event) = stream.next().await {
         let pods = match event {
             Ok(watcher::Event::Apply(p) | watcher::Event::InitApply(p)) => vec![p],

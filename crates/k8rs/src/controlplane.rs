@@ -51,6 +51,8 @@ pub fn start(router: Router, state: Arc<ApiState>, cfg: ControlPlaneConfig) {
         tokio::spawn(controllers::endpoints::run(c.clone()));
         tokio::spawn(controllers::job::run(c.clone()));
         tokio::spawn(controllers::cronjob::run(c.clone()));
+        tokio::spawn(controllers::daemonset::run(c.clone()));
+        tokio::spawn(controllers::statefulset::run(c.clone()));
         tokio::spawn(controllers::node_ipam::run(c.clone(), cfg.cluster_cidr, 24));
         tokio::spawn(controllers::node_lifecycle::run(
             c.clone(),

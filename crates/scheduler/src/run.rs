@@ -8,7 +8,7 @@ use k8s_openapi::api::core::v1::{Binding, Node, ObjectReference, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Api;
 use kube::api::{DeleteParams, Patch, PatchParams};
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt, watcher};
 use parking_lot::Mutex;
 use serde_json::json;
 use tokio::sync::{Semaphore, watch};
@@ -90,7 +90,9 @@ pub async fn run(client: kube::Client, opts: Options, mut leading: watch::Receiv
 
 async fn watch_nodes(shared: Arc<Shared>) {
     let api: Api<Node> = Api::all(shared.client.clone());
-    let mut events = watcher(api, watcher::Config::default()).boxed();
+    let mut events = watcher(api, watcher::Config::default())
+        .default_backoff()
+        .boxed();
     while let Some(ev) = events.next().await {
         match ev {
             Ok(watcher::Event::Apply(n) | watcher::Event::InitApply(n)) => {
@@ -111,7 +113,9 @@ async fn watch_nodes(shared: Arc<Shared>) {
 
 async fn watch_pods(shared: Arc<Shared>) {
     let api: Api<Pod> = Api::all(shared.client.clone());
-    let mut events = watcher(api, watcher::Config::default()).boxed();
+    let mut events = watcher(api, watcher::Config::default())
+        .default_backoff()
+        .boxed();
     while let Some(ev) = events.next().await {
         match ev {
             Ok(watcher::Event::Apply(p) | watcher::Event::InitApply(p)) => on_pod(&shared, p),
