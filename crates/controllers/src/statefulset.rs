@@ -128,6 +128,7 @@ async fn ensure_claims(client: &kube::Client, sts: &StatefulSet, i: i32) -> Resu
     Ok(())
 }
 
+#[allow(clippy::nonminimal_bool)] // the ordering rule reads better spelled out
 async fn reconcile(sts: Arc<StatefulSet>, ctx: Arc<Ctx>) -> Result<Action> {
     if sts.metadata.deletion_timestamp.is_some() {
         return Ok(Action::await_change());
@@ -186,6 +187,7 @@ async fn reconcile(sts: Arc<StatefulSet>, ctx: Arc<Ctx>) -> Result<Action> {
     // Create missing ordinals in order.
     for i in 0..replicas {
         match pods.get(&i) {
+            // In order: the next ordinal waits until this one runs and is ready.
             Some(p) if !parallel && !(is_ready(p) && phase(p) == "Running") => break,
             Some(_) => continue,
             None => {
