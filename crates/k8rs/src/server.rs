@@ -188,7 +188,7 @@ pub async fn run(args: ServerArgs) -> Result<()> {
     apiserver::crd::spawn_sync(state.clone());
 
     let router = apiserver::server::router(state.clone());
-    let tls = pki::tls::server_config(&pki.serving, &pki.ca.cert_pem)?;
+    let tls = pki::tls::server_config(&pki.serving, pki.client_ca_pem())?;
     let cert_user: apiserver::server::CertUser =
         Arc::new(|der| pki::tls::cert_user(der).map(|(name, groups)| UserInfo::new(name, groups)));
     tokio::spawn(apiserver::server::serve_tls(
@@ -208,12 +208,10 @@ pub async fn run(args: ServerArgs) -> Result<()> {
         )
     })?;
     if !args.no_merge_kubeconfig
-        && let Some(home) = std::env::var_os("HOME")
+        && let Some(user_config) = pki::kubeconfig::user_config_path()
+        && let Err(e) = pki::kubeconfig::merge(&user_config, &kubeconfig)
     {
-        let user_config = PathBuf::from(home).join(".kube/config");
-        if let Err(e) = pki::kubeconfig::merge(&user_config, &kubeconfig) {
-            tracing::warn!(error = %e, "could not merge the k8rs context into ~/.kube/config");
-        }
+        tracing::warn!(error = %e, "could not merge the k8rs context into ~/.kube/config");
     }
 
     crate::controlplane::start(

@@ -47,6 +47,7 @@ impl Server {
             .args(["--disable-agent", "--exit-with-stdin"])
             .args(&opts.args)
             .env("HOME", &home)
+            .env_remove("KUBECONFIG")
             .env(
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
