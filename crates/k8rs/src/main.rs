@@ -1,6 +1,7 @@
 //! The `k8rs` binary: parses flags and composes the component crates.
 
 mod controlplane;
+mod hollow_nodes;
 mod inprocess;
 mod server;
 mod supervise;
@@ -19,6 +20,8 @@ struct Cli {
 enum Command {
     /// Run the control plane (and, unless --disable-agent, a node).
     Server(server::ServerArgs),
+    /// Run simulated nodes (no containers) against a cluster, for tests and scale experiments.
+    HollowNodes(hollow_nodes::HollowArgs),
 }
 
 fn main() -> Result<()> {
@@ -35,6 +38,7 @@ fn main() -> Result<()> {
     runtime.block_on(async {
         match cli.command {
             Command::Server(args) => server::run(args).await,
+            Command::HollowNodes(args) => hollow_nodes::run(args).await,
         }
     })
 }

@@ -171,6 +171,54 @@ impl Server {
     }
 }
 
+/// Simulated nodes started with `k8rs hollow-nodes`; stopped when dropped.
+pub struct HollowNodes(Child);
+
+impl HollowNodes {
+    /// Stops the nodes (as if they had all failed).
+    pub fn stop(mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for HollowNodes {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Server {
+    /// Starts `count` hollow nodes against this server and waits until they are Ready.
+    pub fn hollow_nodes(&self, count: usize, extra: &[&str]) -> HollowNodes {
+        let log = std::fs::File::create(self.dir.path().join("hollow.log")).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_k8rs"))
+            .args([
+                "hollow-nodes",
+                "--count",
+                &count.to_string(),
+                "--kubeconfig",
+                self.kubeconfig.to_str().unwrap(),
+            ])
+            .args(extra)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("start hollow nodes");
+        let nodes = HollowNodes(child);
+        wait_for("hollow nodes Ready", Duration::from_secs(60), || {
+            let out = self.kubectl_ok(&["get", "nodes", "--no-headers"]);
+            (out.lines()
+                .filter(|l| l.split_whitespace().nth(1) == Some("Ready"))
+                .count()
+                >= count)
+                .then_some(())
+        });
+        nodes
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
