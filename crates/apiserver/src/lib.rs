@@ -44,6 +44,8 @@ pub struct Options {
     pub service_cidr: ipnet::IpNet,
     /// Where NodePorts come from (30000-32767).
     pub node_port_range: std::ops::RangeInclusive<u16>,
+    /// Signs and verifies service account tokens.
+    pub service_account_tokens: Option<auth::ServiceAccountTokens>,
 }
 
 /// Builds the shared state of an API server serving the built-in resources.
@@ -59,15 +61,20 @@ pub fn build(opts: Options) -> Arc<ApiState> {
         opts.service_cidr,
         opts.node_port_range,
     )));
+    let mut authenticator = opts.authenticator;
+    if let Some(t) = &opts.service_account_tokens {
+        authenticator.tokens.push(Arc::new(t.clone()));
+    }
     Arc::new(ApiState {
         registry,
-        authenticator: opts.authenticator,
+        authenticator,
         authorizer: Box::new(AllowAuthenticated),
         server_address: opts.server_address,
         bookmark_interval: opts.bookmark_interval,
         default_watch_timeout: opts.default_watch_timeout,
         health: Default::default(),
         components: Default::default(),
+        service_account_tokens: opts.service_account_tokens,
         metrics: Default::default(),
     })
 }

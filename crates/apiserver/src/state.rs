@@ -19,5 +19,7 @@ pub struct ApiState {
     pub default_watch_timeout: Duration,
     pub health: Health,
     pub components: crate::components::ComponentHealth,
+    /// Issues service account tokens (TokenRequest); `None` disables the API.
+    pub service_account_tokens: Option<crate::auth::ServiceAccountTokens>,
     pub metrics: Metrics,
 }

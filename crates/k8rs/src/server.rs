@@ -172,6 +172,9 @@ pub async fn run(args: ServerArgs) -> Result<()> {
         default_watch_timeout: Duration::from_secs(1800),
         service_cidr: args.service_cidr,
         node_port_range: 30000..=32767,
+        service_account_tokens: Some(apiserver::auth::ServiceAccountTokens::new(
+            pki.service_account_key.clone(),
+        )),
     });
     apiserver::crd::load(&state)
         .await

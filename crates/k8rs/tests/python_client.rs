@@ -4,14 +4,10 @@ mod support;
 
 use support::Server;
 
-#[test]
-fn python_client_basics() {
-    let s = Server::start();
-    let script = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/python/basics.py"
-    ))
-    .unwrap();
+/// Runs `tests/python/<name>` against `s`; it prints `ok` when every check passed.
+fn run_script(s: &Server, name: &str) {
+    let path = format!("{}/tests/python/{name}", env!("CARGO_MANIFEST_DIR"));
+    let script = std::fs::read_to_string(path).unwrap();
     let out = s.python(&script);
     assert!(
         out.status.success(),
@@ -20,4 +16,14 @@ fn python_client_basics() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "ok");
+}
+
+#[test]
+fn python_client_basics() {
+    run_script(&Server::start(), "basics.py");
+}
+
+#[test]
+fn service_account_tokens() {
+    run_script(&Server::start(), "tokens.py");
 }

@@ -3,10 +3,12 @@
 //! the [`Authorizer`] trait (everything authenticated is allowed until RBAC lands).
 
 mod authn;
+mod service_accounts;
 
 use serde::Serialize;
 
 pub use authn::{Authenticated, Authenticator, StaticTokens, TokenAuthenticator};
+pub use service_accounts::ServiceAccountTokens;
 
 /// An authenticated user, as upstream's `user.Info`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]

@@ -50,6 +50,7 @@ pub async fn handle(call: Call, sub: &str) -> Result<Response> {
         }
         ("scale", "update" | "patch") => update_scale(call).await,
         ("binding", "create") => bind(call).await,
+        ("token", "create") => token_request(call).await,
         ("eviction", "create") => evict(call).await,
         _ => Err(ApiError::unavailable(format!(
             "{}/{sub} is not available yet on this server",
@@ -256,4 +257,71 @@ async fn evict(mut call: Call) -> Result<Response> {
         StatusCode::CREATED,
         &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
     ))
+}
+
+/// serviceaccounts/token: a signed, expiring token for the account (TokenRequest).
+async fn token_request(mut call: Call) -> Result<Response> {
+    let Some(issuer) = call.state.service_account_tokens.clone() else {
+        return Err(ApiError::unavailable(
+            "this server issues no service account tokens",
+        ));
+    };
+    let body = call.body_bytes().await?;
+    let mut req = negotiate::decode_body(&call.parts.headers, &body)?;
+    let name = call.name().to_string();
+    let ns = call.ns().unwrap_or_default().to_string();
+    let sa = call
+        .state
+        .registry
+        .get(&call.info, Some(&ns), &name)
+        .await?;
+    let uid = meta::uid(&sa).unwrap_or_default().to_string();
+    let expiration = req
+        .pointer("/spec/expirationSeconds")
+        .and_then(Value::as_i64)
+        .unwrap_or(3600);
+    if expiration < 600 {
+        return Err(ApiError::new(
+            422,
+            "Invalid",
+            format!(
+                "TokenRequest.authentication.k8s.io \"{name}\" is invalid: spec.expirationSeconds: Invalid value: {expiration}: may not specify a duration less than 10 minutes"
+            ),
+        ));
+    }
+    let audiences: Vec<String> = req
+        .pointer("/spec/audiences")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    let pod = req
+        .pointer("/spec/boundObjectRef")
+        .filter(|r| r["kind"] == "Pod")
+        .map(|r| {
+            pki::jwt::ObjectRef::new(
+                r["name"].as_str().unwrap_or_default(),
+                r["uid"].as_str().unwrap_or_default(),
+            )
+        });
+    let (token, exp) = issuer
+        .issue(&ns, &name, &uid, audiences.clone(), expiration, pod)
+        .map_err(ApiError::internal)?;
+    let expires = jiff::Timestamp::from_second(exp)
+        .map(meta::format_time)
+        .unwrap_or_default();
+    req["apiVersion"] = json!("authentication.k8s.io/v1");
+    req["kind"] = json!("TokenRequest");
+    req["metadata"] = json!({"name": name, "namespace": ns, "creationTimestamp": meta::now()});
+    req["spec"]["audiences"] = json!(if audiences.is_empty() {
+        vec![pki::jwt::DEFAULT_ISSUER.to_string()]
+    } else {
+        audiences
+    });
+    req["spec"]["expirationSeconds"] = json!(expiration);
+    req["status"] = json!({"token": token, "expirationTimestamp": expires});
+    Ok(respond::json(StatusCode::CREATED, &req))
 }
