@@ -19,6 +19,11 @@ pub struct PodInfo {
     /// (protocol, hostIP, hostPort) of containers asking for host ports.
     pub host_ports: Vec<(String, String, i32)>,
     pub priority: i32,
+    /// CPU (millicores) and memory (bytes) requests, the hot path of fit checks.
+    pub cpu: i64,
+    pub memory: i64,
+    /// Whether it requests anything besides cpu, memory and pods.
+    pub other_requests: bool,
     /// Whether the pod has required pod anti-affinity (which other pods must respect).
     pub has_required_anti_affinity: bool,
 }
@@ -44,7 +49,13 @@ impl PodInfo {
                 ))
             })
             .collect();
+        let other_requests = requests
+            .iter()
+            .any(|(k, v)| *v > 0 && !matches!(k.as_str(), "cpu" | "memory" | "pods"));
         Self {
+            cpu: requests.get("cpu").copied().unwrap_or(0),
+            memory: requests.get("memory").copied().unwrap_or(0),
+            other_requests,
             key: pod_key(&pod),
             uid: pod.metadata.uid.clone().unwrap_or_default(),
             requests,
@@ -90,6 +101,12 @@ pub struct NodeInfo {
     /// Requests with upstream's non-zero defaults, for scoring.
     pub non_zero_cpu: i64,
     pub non_zero_memory: i64,
+    /// Allocatable pods, CPU and memory, and what bound pods request of the last two.
+    pub alloc_pods: i64,
+    pub alloc_cpu: i64,
+    pub alloc_memory: i64,
+    pub req_cpu: i64,
+    pub req_memory: i64,
     pub pods: Vec<PodInfo>,
     pub used_ports: HashSet<(String, String, i32)>,
     /// Changes whenever the node or its pods change.
@@ -98,7 +115,7 @@ pub struct NodeInfo {
 
 impl NodeInfo {
     fn new(node: Arc<Node>) -> Self {
-        let allocatable = node
+        let allocatable: Resources = node
             .status
             .as_ref()
             .and_then(|s| s.allocatable.as_ref().or(s.capacity.as_ref()))
@@ -108,7 +125,15 @@ impl NodeInfo {
                     .collect()
             })
             .unwrap_or_default();
+        let alloc = |k: &str, default: i64| allocatable.get(k).copied().unwrap_or(default);
+        let (alloc_pods, alloc_cpu, alloc_memory) =
+            (alloc("pods", 110), alloc("cpu", 0), alloc("memory", 0));
         Self {
+            alloc_pods,
+            alloc_cpu,
+            alloc_memory,
+            req_cpu: 0,
+            req_memory: 0,
             name: node.metadata.name.clone().unwrap_or_default(),
             node,
             allocatable,
@@ -129,6 +154,8 @@ impl NodeInfo {
         for (k, v) in &p.requests {
             *self.requested.entry(k.clone()).or_default() += v;
         }
+        self.req_cpu += p.cpu;
+        self.req_memory += p.memory;
         self.non_zero_cpu += p
             .requests
             .get("cpu")
@@ -154,6 +181,8 @@ impl NodeInfo {
         for (k, v) in &p.requests {
             *self.requested.entry(k.clone()).or_default() -= v;
         }
+        self.req_cpu -= p.cpu;
+        self.req_memory -= p.memory;
         self.non_zero_cpu -= p
             .requests
             .get("cpu")

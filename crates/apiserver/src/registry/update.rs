@@ -301,20 +301,22 @@ fn keep_system_metadata(old: &Value, new: &mut Value) {
     m.remove("selfLink");
 }
 
-/// Spec changes bump the generation of types that track it.
+/// Spec changes bump the generation of types that track it: any change outside
+/// metadata and status.
 fn bump_generation(info: &ResourceInfo, old: &Value, new: &mut Value) {
     if !info.strategy.tracks_generation() {
         return;
     }
-    let strip = |v: &Value| {
-        let mut v = v.clone();
-        if let Some(o) = v.as_object_mut() {
-            o.remove("metadata");
-            o.remove("status");
-        }
-        v
+    let (Some(a), Some(b)) = (old.as_object(), new.as_object()) else {
+        return;
     };
-    if strip(old) != strip(new) {
+    let outside = |k: &String| k != "metadata" && k != "status";
+    let changed = a.keys().filter(|k| outside(k)).count()
+        != b.keys().filter(|k| outside(k)).count()
+        || a.iter()
+            .filter(|(k, _)| outside(k))
+            .any(|(k, v)| b.get(k) != Some(v));
+    if changed {
         let g = meta::generation(old).max(0) + 1;
         meta::metadata_mut(new).insert("generation".into(), json!(g));
     }
@@ -322,10 +324,27 @@ fn bump_generation(info: &ResourceInfo, old: &Value, new: &mut Value) {
 
 /// Equal but for resourceVersion: nothing to write.
 fn same_object(old: &Value, new: &Value) -> bool {
-    let (mut a, mut b) = (old.clone(), new.clone());
-    meta::remove(&mut a, "resourceVersion");
-    meta::remove(&mut b, "resourceVersion");
-    a == b
+    let (Some(a), Some(b)) = (old.as_object(), new.as_object()) else {
+        return old == new;
+    };
+    let same_meta = |x: &Value, y: &Value| match (x.as_object(), y.as_object()) {
+        (Some(x), Some(y)) => {
+            let fields = |m: &'_ serde_json::Map<String, Value>| {
+                m.iter().filter(|(k, _)| *k != "resourceVersion").count()
+            };
+            fields(x) == fields(y)
+                && x.iter()
+                    .filter(|(k, _)| *k != "resourceVersion")
+                    .all(|(k, v)| y.get(k) == Some(v))
+        }
+        _ => x == y,
+    };
+    a.len() == b.len()
+        && a.iter().all(|(k, v)| match b.get(k) {
+            Some(w) if k == "metadata" => same_meta(v, w),
+            Some(w) => v == w,
+            None => false,
+        })
 }
 
 /// Upstream forbids adding finalizers to an object that is being deleted.

@@ -24,14 +24,8 @@ impl ScorePlugin for BalancedAllocation {
                 (used as f64 / cap as f64).min(1.0)
             }
         };
-        let c = fraction(
-            node.non_zero_cpu + cpu,
-            node.allocatable.get("cpu").copied().unwrap_or(0),
-        );
-        let m = fraction(
-            node.non_zero_memory + mem,
-            node.allocatable.get("memory").copied().unwrap_or(0),
-        );
+        let c = fraction(node.non_zero_cpu + cpu, node.alloc_cpu);
+        let m = fraction(node.non_zero_memory + mem, node.alloc_memory);
         let std = (c - m).abs() / 2.0;
         ((1.0 - std) * MAX_NODE_SCORE as f64) as i64
     }

@@ -13,18 +13,25 @@ pub struct NodeResourcesFit;
 /// The reasons a pod does not fit a node's resources, upstream-worded.
 pub fn insufficient(pod: &PodInfo, node: &NodeInfo) -> Vec<String> {
     let mut reasons = Vec::new();
-    let max_pods = node.allocatable.get("pods").copied().unwrap_or(110);
-    if node.pods.len() as i64 + 1 > max_pods {
+    if node.pods.len() as i64 + 1 > node.alloc_pods {
         reasons.push("Too many pods".to_string());
     }
-    for (name, want) in &pod.requests {
-        if *want <= 0 || name == "pods" {
-            continue;
-        }
-        let free = node.allocatable.get(name).copied().unwrap_or(0)
-            - node.requested.get(name).copied().unwrap_or(0);
-        if *want > free {
-            reasons.push(format!("Insufficient {name}"));
+    if pod.cpu > 0 && pod.cpu > node.alloc_cpu - node.req_cpu {
+        reasons.push("Insufficient cpu".to_string());
+    }
+    if pod.memory > 0 && pod.memory > node.alloc_memory - node.req_memory {
+        reasons.push("Insufficient memory".to_string());
+    }
+    if pod.other_requests {
+        for (name, want) in &pod.requests {
+            if *want <= 0 || matches!(name.as_str(), "cpu" | "memory" | "pods") {
+                continue;
+            }
+            let free = node.allocatable.get(name).copied().unwrap_or(0)
+                - node.requested.get(name).copied().unwrap_or(0);
+            if *want > free {
+                reasons.push(format!("Insufficient {name}"));
+            }
         }
     }
     reasons
@@ -32,18 +39,16 @@ pub fn insufficient(pod: &PodInfo, node: &NodeInfo) -> Vec<String> {
 
 /// The pod's CPU and memory requests with upstream's defaults for scoring.
 pub fn non_zero(pod: &PodInfo) -> (i64, i64) {
-    let cpu = pod
-        .requests
-        .get("cpu")
-        .copied()
-        .filter(|v| *v > 0)
-        .unwrap_or(DEFAULT_MILLI_CPU_REQUEST);
-    let mem = pod
-        .requests
-        .get("memory")
-        .copied()
-        .filter(|v| *v > 0)
-        .unwrap_or(DEFAULT_MEMORY_REQUEST);
+    let cpu = if pod.cpu > 0 {
+        pod.cpu
+    } else {
+        DEFAULT_MILLI_CPU_REQUEST
+    };
+    let mem = if pod.memory > 0 {
+        pod.memory
+    } else {
+        DEFAULT_MEMORY_REQUEST
+    };
     (cpu, mem)
 }
 
@@ -80,14 +85,8 @@ impl ScorePlugin for NodeResourcesFit {
 
     fn score(&self, _state: &CycleState, pod: &PodInfo, node: &NodeInfo) -> i64 {
         let (cpu, mem) = non_zero(pod);
-        let cpu_score = least_allocated(
-            node.non_zero_cpu + cpu,
-            node.allocatable.get("cpu").copied().unwrap_or(0),
-        );
-        let mem_score = least_allocated(
-            node.non_zero_memory + mem,
-            node.allocatable.get("memory").copied().unwrap_or(0),
-        );
+        let cpu_score = least_allocated(node.non_zero_cpu + cpu, node.alloc_cpu);
+        let mem_score = least_allocated(node.non_zero_memory + mem, node.alloc_memory);
         (cpu_score + mem_score) / 2
     }
 }

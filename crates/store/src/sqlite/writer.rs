@@ -69,11 +69,10 @@ struct Live {
 }
 
 fn live(tx: &Transaction<'_>, key: &str) -> rusqlite::Result<Option<Live>> {
-    tx.query_row(
+    tx.prepare_cached(
         "SELECT log.id, log.create_revision, log.value FROM current JOIN log ON log.id = current.id WHERE current.name = ?1",
-        [key],
-        |r| Ok(Live { id: r.get(0)?, create_revision: r.get(1)?, value: r.get(2)? }),
-    )
+    )?
+    .query_row([key], |r| Ok(Live { id: r.get(0)?, create_revision: r.get(1)?, value: r.get(2)? }))
     .optional()
 }
 
@@ -287,21 +286,23 @@ fn append(
     value: &[u8],
     old_value: Option<&[u8]>,
 ) -> rusqlite::Result<i64> {
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO log (name, deleted, create_revision, prev_revision, value, old_value) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![key, deleted, create_revision.unwrap_or(0), prev_revision, value, old_value],
-    )?;
+    )?
+    .execute(params![key, deleted, create_revision.unwrap_or(0), prev_revision, value, old_value])?;
     let id = tx.last_insert_rowid();
     if create_revision.is_none() {
-        tx.execute("UPDATE log SET create_revision = ?1 WHERE id = ?1", [id])?;
+        tx.prepare_cached("UPDATE log SET create_revision = ?1 WHERE id = ?1")?
+            .execute([id])?;
     }
     if deleted {
-        tx.execute("DELETE FROM current WHERE name = ?1", [key])?;
+        tx.prepare_cached("DELETE FROM current WHERE name = ?1")?
+            .execute([key])?;
     } else {
-        tx.execute(
+        tx.prepare_cached(
             "INSERT INTO current (name, id) VALUES (?1, ?2) ON CONFLICT(name) DO UPDATE SET id = excluded.id",
-            params![key, id],
-        )?;
+        )?
+        .execute(params![key, id])?;
     }
     Ok(id)
 }

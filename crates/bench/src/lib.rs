@@ -1,0 +1,72 @@
+//! Shared set-up for the benchmarks: an API server on a real store, in-process, with
+//! kube-rs clients that call its router directly (as `k8rs server` wires its own
+//! components), and percentile helpers.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use apiserver::auth::{Authenticated, Authenticator, UserInfo};
+
+/// An API server on a SQLite store in a temp dir.
+pub struct Bench {
+    pub state: Arc<apiserver::ApiState>,
+    pub router: apiserver::server::Router,
+    _dir: tempfile::TempDir,
+}
+
+impl Bench {
+    pub async fn sqlite() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store =
+            Arc::new(store::sqlite::SqliteStore::open(dir.path().join("state.db")).expect("store"));
+        Self::with_store(store, dir).await
+    }
+
+    pub async fn with_store(store: Arc<dyn store::Store>, dir: tempfile::TempDir) -> Self {
+        let state = apiserver::build(apiserver::Options {
+            store,
+            authenticator: Authenticator::default(),
+            server_address: "127.0.0.1:6443".into(),
+            bookmark_interval: None,
+            default_watch_timeout: Duration::from_secs(3600),
+            service_cidr: "10.43.0.0/16".parse().expect("cidr"),
+            node_port_range: 30000..=32767,
+            service_account_tokens: None,
+        });
+        let boot = apiserver::bootstrap::BootstrapConfig {
+            kubernetes_service_ip: "10.43.0.1".parse().expect("ip"),
+            advertise_address: "127.0.0.1".parse().expect("ip"),
+            secure_port: 6443,
+        };
+        apiserver::bootstrap::run(&state.registry, &boot)
+            .await
+            .expect("bootstrap");
+        let router = apiserver::server::router(state.clone());
+        Self {
+            state,
+            router,
+            _dir: dir,
+        }
+    }
+
+    /// A client calling the router in-process as `system:admin`.
+    pub fn client(&self) -> kube::Client {
+        let user = UserInfo::new("system:admin", vec!["system:masters".into()]);
+        let svc = tower::ServiceBuilder::new()
+            .map_request(move |mut req: http::Request<kube::client::Body>| {
+                req.extensions_mut().insert(Authenticated(user.clone()));
+                req
+            })
+            .service(self.router.clone());
+        kube::Client::new(svc, "default")
+    }
+}
+
+/// The `p`-th percentile (0..=100) of sorted samples.
+pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
