@@ -8,16 +8,24 @@ pub mod cronjob;
 pub mod daemonset;
 pub mod endpoints;
 pub mod events;
+pub mod expectations;
 pub mod job;
 pub mod leader;
+pub mod manager;
 pub mod node_ipam;
 pub mod node_lifecycle;
 pub mod podgc;
+pub mod podutil;
 pub mod pods;
+pub mod refmanager;
+pub mod replicaset;
+pub mod runtime;
 pub mod serviceaccount;
 pub mod statefulset;
 
 use std::time::Duration;
+
+pub use manager::{HealthReport, run, start};
 
 /// Settings shared by the controllers; every timeout is a flag so tests can use seconds.
 #[derive(Clone, Debug)]
@@ -34,6 +42,13 @@ pub struct Options {
     pub node_monitor_period: Duration,
     /// Terminated pods kept before pod GC removes them.
     pub terminated_pod_gc_threshold: usize,
+    /// The controllers to run, as upstream's `--controllers`: names, `*` for all,
+    /// `-name` to leave one out (see [`manager::CONTROLLERS`]).
+    pub controllers: Vec<String>,
+    /// Objects each controller syncs at once (upstream's `--concurrent-*-syncs`).
+    pub concurrent_syncs: usize,
+    /// The cluster CA published into every namespace as `kube-root-ca.crt`.
+    pub root_ca_pem: Option<String>,
 }
 
 impl Default for Options {
@@ -45,6 +60,9 @@ impl Default for Options {
             node_monitor_grace_period: Duration::from_secs(40),
             node_monitor_period: Duration::from_secs(5),
             terminated_pod_gc_threshold: 12500,
+            controllers: vec!["*".into()],
+            concurrent_syncs: 5,
+            root_ca_pem: None,
         }
     }
 }
