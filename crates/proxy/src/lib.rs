@@ -1,0 +1,14 @@
+//! The service proxy (upstream's kube-proxy in nftables mode): Services and their
+//! EndpointSlices become rules in one nftables table, `ip k8rs-proxy`: ClusterIPs,
+//! NodePorts on the node's addresses, LoadBalancer ingress IPs and externalIPs are
+//! DNATed to ready endpoints, picked at random or by ClientIP affinity; services
+//! without endpoints are rejected instead of hanging; traffic from outside the pod
+//! network (and hairpin traffic) is masqueraded. Changes are applied incrementally,
+//! each batch one atomic `nft -f` transaction.
+
+pub mod model;
+pub mod nft;
+pub mod rules;
+mod sync;
+
+pub use sync::{Options, run};
