@@ -6,6 +6,7 @@
 pub mod cron;
 pub mod cronjob;
 pub mod daemonset;
+pub mod deployment;
 pub mod endpoints;
 pub mod events;
 pub mod expectations;

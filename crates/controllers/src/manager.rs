@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{Pod, ReplicationController};
 use kube::api::Api;
 use kube::runtime::{WatchStreamExt, watcher};
@@ -13,6 +13,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::Options;
+use crate::deployment::DeploymentController;
 use crate::replicaset::ReplicaController;
 use crate::runtime::Informer;
 
@@ -21,6 +22,7 @@ use crate::runtime::Informer;
 pub const CONTROLLERS: &[&str] = &[
     "replicaset",
     "replicationcontroller",
+    "deployment",
     "daemonset",
     "statefulset",
     "job",
@@ -46,6 +48,7 @@ pub struct SharedInformers {
     pub pods: Informer<Pod>,
     pub replicasets: Informer<ReplicaSet>,
     pub replicationcontrollers: Informer<ReplicationController>,
+    pub deployments: Informer<Deployment>,
 }
 
 fn watch_all<K>(client: &kube::Client, informer: &Informer<K>, tasks: &mut JoinSet<()>)
@@ -74,9 +77,10 @@ pub fn start(client: kube::Client, opts: &Options) -> JoinSet<()> {
     let informers = SharedInformers::default();
     let workers = opts.concurrent_syncs.max(1);
     let mut needs_pods = false;
+    let mut needs_replicasets = false;
     if on("replicaset") {
         needs_pods = true;
-        watch_all(&client, &informers.replicasets, &mut tasks);
+        needs_replicasets = true;
         let c = ReplicaController::new(
             client.clone(),
             informers.replicasets.clone(),
@@ -93,6 +97,21 @@ pub fn start(client: kube::Client, opts: &Options) -> JoinSet<()> {
             informers.pods.clone(),
         );
         tasks.spawn(c.run(workers));
+    }
+    if on("deployment") {
+        needs_pods = true;
+        needs_replicasets = true;
+        watch_all(&client, &informers.deployments, &mut tasks);
+        let c = DeploymentController::new(
+            client.clone(),
+            informers.deployments.clone(),
+            informers.replicasets.clone(),
+            informers.pods.clone(),
+        );
+        tasks.spawn(c.run(workers));
+    }
+    if needs_replicasets {
+        watch_all(&client, &informers.replicasets, &mut tasks);
     }
     if needs_pods {
         watch_all(&client, &informers.pods, &mut tasks);

@@ -2,59 +2,19 @@
 //! adoption and release, deletion order, status, events. No nodes run here: tests mark
 //! pods scheduled and ready themselves through `pods/binding` and `pods/status`.
 
-mod support;
+mod common;
 
+use common::{bind, events_for, live_pods, make_ready, server, start, stop, wait};
 use k8s_openapi::api::apps::v1::ReplicaSet;
-use k8s_openapi::api::core::v1::{Event, Pod, ReplicationController};
+use k8s_openapi::api::core::v1::{Pod, ReplicationController};
 use kube::Api;
-use kube::api::{ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Patch, PatchParams, PostParams};
 use serde_json::json;
-use support::{stop, wait};
-use testkit::TestServer;
-use tokio::task::JoinSet;
-
-async fn server() -> (TestServer, kube::Client) {
-    let s = tokio::task::spawn_blocking(TestServer::start)
-        .await
-        .unwrap();
-    let c = s.client();
-    (s, c)
-}
-
-fn start(client: &kube::Client, names: &[&str]) -> JoinSet<()> {
-    let opts = controllers::Options {
-        controllers: names.iter().map(ToString::to_string).collect(),
-        ..Default::default()
-    };
-    controllers::start(client.clone(), &opts)
-}
-
-async fn live_pods(client: &kube::Client, selector: &str) -> Vec<Pod> {
-    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
-    pods.list(&ListParams::default().labels(selector))
-        .await
-        .unwrap()
-        .items
-        .into_iter()
-        .filter(|p| p.metadata.deletion_timestamp.is_none())
-        .collect()
-}
 
 /// Binds the pod to `node` and marks it Running and Ready.
-async fn make_ready(client: &kube::Client, name: &str, node: &str) {
-    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
-    let binding = json!({"apiVersion": "v1", "kind": "Binding", "metadata": {"name": name}, "target": {"kind": "Node", "name": node}});
-    let _: serde_json::Value = pods
-        .create_subresource("binding", name, &PostParams::default(), &binding)
-        .await
-        .unwrap();
-    let now = jiff::Timestamp::now()
-        .strftime("%Y-%m-%dT%H:%M:%SZ")
-        .to_string();
-    let status = json!({"status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": now}]}});
-    pods.patch_status(name, &PatchParams::default(), &Patch::Merge(&status))
-        .await
-        .unwrap();
+async fn ready_on(client: &kube::Client, name: &str, node: &str) {
+    bind(client, name, node).await;
+    make_ready(client, name).await;
 }
 
 fn rs_body(name: &str, replicas: i32, min_ready: i32) -> ReplicaSet {
@@ -64,19 +24,6 @@ fn rs_body(name: &str, replicas: i32, min_ready: i32) -> ReplicaSet {
             "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": [{"name": "c", "image": "nginx"}]}}},
     }))
     .unwrap()
-}
-
-async fn events_for(client: &kube::Client, name: &str) -> Vec<(String, String)> {
-    let events: Api<Event> = Api::namespaced(client.clone(), "default");
-    events
-        .list(&ListParams::default())
-        .await
-        .unwrap()
-        .items
-        .into_iter()
-        .filter(|e| e.involved_object.name.as_deref() == Some(name))
-        .map(|e| (e.reason.unwrap_or_default(), e.message.unwrap_or_default()))
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -121,8 +68,8 @@ async fn replicaset_scales_up_and_down_with_status_and_events() {
     .await;
 
     // Two ready pods: status counts them; the unready one goes first on scale-down.
-    make_ready(&client, pods[0].metadata.name.as_deref().unwrap(), "n1").await;
-    make_ready(&client, pods[1].metadata.name.as_deref().unwrap(), "n2").await;
+    ready_on(&client, pods[0].metadata.name.as_deref().unwrap(), "n1").await;
+    ready_on(&client, pods[1].metadata.name.as_deref().unwrap(), "n2").await;
     wait("2 ready", || async {
         let st = sets.get("web").await.ok()?.status?;
         (st.replicas == 3
@@ -246,7 +193,7 @@ async fn availability_waits_for_min_ready_seconds() {
         live_pods(&client, "app=slow").await.pop()
     })
     .await;
-    make_ready(&client, pod.metadata.name.as_deref().unwrap(), "n1").await;
+    ready_on(&client, pod.metadata.name.as_deref().unwrap(), "n1").await;
     wait("ready, not yet available", || async {
         let st = sets.get("slow").await.ok()?.status?;
         (st.ready_replicas == Some(1)).then_some(())
