@@ -11,6 +11,7 @@ pub mod components;
 pub mod crd;
 pub mod discovery;
 pub mod error;
+pub mod field_validation;
 pub mod handlers;
 pub mod health;
 pub mod metrics;
@@ -74,6 +75,7 @@ pub fn build(opts: Options) -> Arc<ApiState> {
         default_watch_timeout: opts.default_watch_timeout,
         health: Default::default(),
         components: Default::default(),
+        openapi: Default::default(),
         service_account_tokens: opts.service_account_tokens,
         metrics: Default::default(),
     })

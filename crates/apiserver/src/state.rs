@@ -19,6 +19,8 @@ pub struct ApiState {
     pub default_watch_timeout: Duration,
     pub health: Health,
     pub components: crate::components::ComponentHealth,
+    /// Rendered OpenAPI documents.
+    pub openapi: crate::openapi::Cache,
     /// Issues service account tokens (TokenRequest); `None` disables the API.
     pub service_account_tokens: Option<crate::auth::ServiceAccountTokens>,
     pub metrics: Metrics,

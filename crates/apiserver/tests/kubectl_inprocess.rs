@@ -22,7 +22,7 @@ fn discovery_and_basic_crud() {
     for n in ["default", "kube-system", "kube-public", "kube-node-lease"] {
         assert!(ns.contains(n), "{ns}");
     }
-    let out = s.stdin(&["create", "--validate=false", "-f", "-"], CM1);
+    let out = s.stdin(&["create", "-f", "-"], CM1);
     assert!(
         out.status.success(),
         "{}",
@@ -30,7 +30,7 @@ fn discovery_and_basic_crud() {
     );
     let got = s.ok(&["get", "configmap", "cm1", "-o", "jsonpath={.data.a}"]);
     assert_eq!(got, "b");
-    let out = s.stdin(&["create", "--validate=false", "-f", "-"], CM1);
+    let out = s.stdin(&["create", "-f", "-"], CM1);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(r#"configmaps "cm1" already exists"#), "{err}");
     let err = s.err(&["get", "configmap", "nope"]);
@@ -54,7 +54,7 @@ fn services_get_cluster_ips() {
         "jsonpath={.spec.clusterIP}",
     ]);
     assert_eq!(svc, "10.43.0.1");
-    let out = s.stdin(&["create", "--validate=false", "-f", "-"], NODEPORT_SVC);
+    let out = s.stdin(&["create", "-f", "-"], NODEPORT_SVC);
     assert!(
         out.status.success(),
         "{}",

@@ -10,14 +10,15 @@ pub mod deployment;
 pub mod endpoints;
 pub mod events;
 pub mod expectations;
+pub mod garbagecollector;
 pub mod job;
 pub mod leader;
 pub mod manager;
 pub mod node_ipam;
 pub mod node_lifecycle;
 pub mod podgc;
-pub mod podutil;
 pub mod pods;
+pub mod podutil;
 pub mod refmanager;
 pub mod replicaset;
 pub mod runtime;
@@ -50,6 +51,9 @@ pub struct Options {
     pub concurrent_syncs: usize,
     /// The cluster CA published into every namespace as `kube-root-ca.crt`.
     pub root_ca_pem: Option<String>,
+    /// How often the garbage collector rediscovers resource types (custom resources
+    /// join then); upstream's 30 s.
+    pub discovery_resync_period: Duration,
 }
 
 impl Default for Options {
@@ -64,6 +68,7 @@ impl Default for Options {
             controllers: vec!["*".into()],
             concurrent_syncs: 5,
             root_ca_pem: None,
+            discovery_resync_period: Duration::from_secs(30),
         }
     }
 }

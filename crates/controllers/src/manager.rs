@@ -23,6 +23,7 @@ pub const CONTROLLERS: &[&str] = &[
     "replicaset",
     "replicationcontroller",
     "deployment",
+    "garbagecollector",
     "daemonset",
     "statefulset",
     "job",
@@ -109,6 +110,10 @@ pub fn start(client: kube::Client, opts: &Options) -> JoinSet<()> {
             informers.pods.clone(),
         );
         tasks.spawn(c.run(workers));
+    }
+    if on("garbagecollector") {
+        let gc = crate::garbagecollector::GarbageCollector::new(client.clone());
+        tasks.spawn(gc.run(workers * 4, opts.discovery_resync_period));
     }
     if needs_replicasets {
         watch_all(&client, &informers.replicasets, &mut tasks);

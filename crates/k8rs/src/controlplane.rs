@@ -31,42 +31,21 @@ pub fn start(router: Router, state: Arc<ApiState>, cfg: ControlPlaneConfig) {
         UserInfo::new("system:kube-scheduler", vec!["system:masters".into()]),
     );
 
-    let mut cm_leading = leader::spawn(
+    let cm_leading = leader::spawn(
         cm_client.clone(),
         LeaseConfig::new("kube-controller-manager", &cfg.identity),
     );
+    let opts = controllers::Options {
+        identity: cfg.identity.clone(),
+        cluster_cidr: cfg.cluster_cidr.to_string(),
+        node_monitor_grace_period: cfg.node_monitor_grace_period,
+        root_ca_pem: Some(cfg.root_ca_pem),
+        ..Default::default()
+    };
     let health = state.clone();
-    tokio::spawn(async move {
-        while !*cm_leading.borrow() {
-            if cm_leading.changed().await.is_err() {
-                return;
-            }
-        }
-        tracing::info!("controller manager is leading; starting controllers");
-        let c = cm_client;
-        tokio::spawn(controllers::serviceaccount::run(
-            c.clone(),
-            Some(cfg.root_ca_pem),
-        ));
-        tokio::spawn(controllers::endpoints::run(c.clone()));
-        tokio::spawn(controllers::job::run(c.clone()));
-        tokio::spawn(controllers::cronjob::run(c.clone()));
-        tokio::spawn(controllers::daemonset::run(c.clone()));
-        tokio::spawn(controllers::statefulset::run(c.clone()));
-        tokio::spawn(controllers::node_ipam::run(c.clone(), cfg.cluster_cidr, 24));
-        tokio::spawn(controllers::node_lifecycle::run(
-            c.clone(),
-            controllers::node_lifecycle::LifecycleOptions {
-                grace_period: cfg.node_monitor_grace_period,
-                period: Duration::from_secs(5),
-            },
-        ));
-        tokio::spawn(controllers::podgc::run(c, 12_500, Duration::from_secs(20)));
-        loop {
-            health.components.report("controller-manager", Ok(()));
-            tokio::time::sleep(Duration::from_secs(10)).await;
-        }
-    });
+    let report: controllers::HealthReport =
+        Arc::new(move |r| health.components.report("controller-manager", r));
+    tokio::spawn(controllers::run(cm_client, opts, cm_leading, report));
 
     let sched_leading = leader::spawn(
         sched_client.clone(),

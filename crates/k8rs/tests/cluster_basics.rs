@@ -108,13 +108,13 @@ fn files_and_kubeconfigs_are_private() {
 fn crud_and_errors_over_tls() {
     let s = Server::start();
     let cm = r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"cm1","labels":{"tier":"web"}},"data":{"a":"b"}}"#;
-    let out = s.kubectl_stdin(&["create", "--validate=false", "-f", "-"], cm);
+    let out = s.kubectl_stdin(&["create", "-f", "-"], cm);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let out = s.kubectl_stdin(&["create", "--validate=false", "-f", "-"], cm);
+    let out = s.kubectl_stdin(&["create", "-f", "-"], cm);
     assert!(String::from_utf8_lossy(&out.stderr).contains(r#"configmaps "cm1" already exists"#));
     let err = s.kubectl_err(&["get", "configmap", "missing"]);
     assert!(err.contains(r#"configmaps "missing" not found"#), "{err}");
@@ -149,4 +149,46 @@ fn crud_and_errors_over_tls() {
     assert_eq!(data, r#"{"c":"d"}"#);
     s.kubectl_ok(&["delete", "configmap", "cm1"]);
     assert!(s.kubectl_err(&["get", "cm", "cm1"]).contains("not found"));
+}
+
+#[test]
+fn openapi_explain_and_field_validation() {
+    let s = Server::start();
+    let explained = s.kubectl_ok(&["explain", "deployment.spec.strategy"]);
+    assert!(
+        explained.contains("KIND:       Deployment") && explained.contains("rollingUpdate"),
+        "{explained}"
+    );
+    let bad = r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"cm"},"data":{"a":"b"},"dataa":{}}"#;
+    let out = s.kubectl_stdin(&["apply", "-f", "-"], bad);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "strict validation refuses unknown fields"
+    );
+    assert!(
+        err.contains(r#"strict decoding error: unknown field "dataa""#),
+        "{err}"
+    );
+    let out = s.kubectl_stdin(&["apply", "--validate=warn", "-f", "-"], bad);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains(r#"Warning: unknown field "dataa""#));
+    let edited = s
+        .kubectl_cmd(&["edit", "configmap", "cm"])
+        .env("KUBE_EDITOR", "sed -i s/a:\\ b/a:\\ edited/")
+        .output()
+        .unwrap();
+    assert!(
+        edited.status.success(),
+        "{}",
+        String::from_utf8_lossy(&edited.stderr)
+    );
+    assert_eq!(
+        s.kubectl_ok(&["get", "cm", "cm", "-o", "jsonpath={.data.a}"]),
+        "edited"
+    );
 }

@@ -18,7 +18,7 @@ const HUGE_POD: &str = r#"{"apiVersion":"v1","kind":"Pod","metadata":{"name":"hu
  "spec":{"containers":[{"name":"c","image":"busybox","resources":{"requests":{"cpu":"64"}}}]}}"#;
 
 fn apply(s: &Server, manifest: &str) {
-    let out = s.kubectl_stdin(&["apply", "--validate=false", "-f", "-"], manifest);
+    let out = s.kubectl_stdin(&["apply", "-f", "-"], manifest);
     assert!(
         out.status.success(),
         "{}",

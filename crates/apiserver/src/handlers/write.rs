@@ -10,24 +10,56 @@ use super::Call;
 use super::read::selectors;
 use super::respond::{self, IncludeObject};
 use crate::error::{ApiError, Result};
+use crate::field_validation::{self, Mode};
 use crate::negotiate;
 use crate::patch::{self, PatchType};
 use crate::registry::{DeleteOptions, ListParams, UpdateMode};
 
+/// Unknown fields of a request body, per `?fieldValidation=`: an error (Strict) or
+/// the warnings to send (Warn).
+fn field_warnings(call: &Call, body: &Value) -> Result<Vec<String>> {
+    let mode = Mode::from_query(&call.query)?;
+    if mode == Mode::Ignore || call.info.custom {
+        return Ok(Vec::new());
+    }
+    let unknown = field_validation::unknown_fields(
+        &call.info.group,
+        &call.info.version,
+        &call.info.kind,
+        body,
+    );
+    field_validation::check(mode, unknown)
+}
+
+/// Adds `Warning: 299 - "…"` headers, as upstream reports warnings.
+fn with_warnings(mut resp: Response, warnings: &[String]) -> Response {
+    for w in warnings {
+        let text = format!("299 - {}", serde_json::Value::String(w.clone()));
+        if let Ok(v) = http::HeaderValue::from_str(&text) {
+            resp.headers_mut().append("Warning", v);
+        }
+    }
+    resp
+}
+
 pub async fn create(mut call: Call) -> Result<Response> {
     let body = call.body_bytes().await?;
     let obj = negotiate::decode_body(&call.parts.headers, &body)?;
+    let warnings = field_warnings(&call, &obj)?;
     let created = call
         .state
         .registry
         .create(&call.info, call.ns(), obj, &call.ctx)
         .await?;
-    Ok(respond::object(
-        StatusCode::CREATED,
-        &call.info,
-        &created,
-        call.output,
-        IncludeObject::Metadata,
+    Ok(with_warnings(
+        respond::object(
+            StatusCode::CREATED,
+            &call.info,
+            &created,
+            call.output,
+            IncludeObject::Metadata,
+        ),
+        &warnings,
     ))
 }
 
@@ -38,6 +70,7 @@ pub async fn update(call: Call) -> Result<Response> {
 pub async fn update_as(mut call: Call, mode: UpdateMode) -> Result<Response> {
     let body = call.body_bytes().await?;
     let obj = negotiate::decode_body(&call.parts.headers, &body)?;
+    let warnings = field_warnings(&call, &obj)?;
     let name = call.name().to_string();
     let updated = call
         .state
@@ -49,12 +82,15 @@ pub async fn update_as(mut call: Call, mode: UpdateMode) -> Result<Response> {
     } else {
         StatusCode::OK
     };
-    Ok(respond::object(
-        code,
-        &call.info,
-        &updated.object,
-        call.output,
-        IncludeObject::Metadata,
+    Ok(with_warnings(
+        respond::object(
+            code,
+            &call.info,
+            &updated.object,
+            call.output,
+            IncludeObject::Metadata,
+        ),
+        &warnings,
     ))
 }
 
@@ -74,6 +110,11 @@ pub async fn patch_as(mut call: Call, mode: UpdateMode) -> Result<Response> {
         negotiate::decode_yaml(&body)?
     } else {
         negotiate::decode_json(&body)?
+    };
+    let warnings = if kind == PatchType::Json {
+        Vec::new()
+    } else {
+        field_warnings(&call, &patch_doc)?
     };
     let name = call.name().to_string();
     let info = call.info.clone();
@@ -97,12 +138,15 @@ pub async fn patch_as(mut call: Call, mode: UpdateMode) -> Result<Response> {
             })
             .await?
     };
-    Ok(respond::object(
-        StatusCode::OK,
-        &call.info,
-        &obj,
-        call.output,
-        IncludeObject::Metadata,
+    Ok(with_warnings(
+        respond::object(
+            StatusCode::OK,
+            &call.info,
+            &obj,
+            call.output,
+            IncludeObject::Metadata,
+        ),
+        &warnings,
     ))
 }
 

@@ -10,6 +10,8 @@ use api::ResourceInfo;
 
 #[derive(Default)]
 struct Index {
+    /// Bumped on every change of the set, so caches know when to rebuild.
+    generation: u64,
     /// Every served resource, in registration order (discovery order).
     all: Vec<Arc<ResourceInfo>>,
     by_path: HashMap<(String, String, String), Arc<ResourceInfo>>,
@@ -20,6 +22,10 @@ struct Index {
 pub struct Snapshot(Arc<Index>);
 
 impl Snapshot {
+    pub fn generation(&self) -> u64 {
+        self.0.generation
+    }
+
     pub fn all(&self) -> &[Arc<ResourceInfo>] {
         &self.0.all
     }
@@ -97,7 +103,13 @@ impl Resources {
                 )
             })
             .collect();
-        *self.current.write() = Snapshot(Arc::new(Index { all, by_path }));
+        let mut current = self.current.write();
+        let generation = current.0.generation + 1;
+        *current = Snapshot(Arc::new(Index {
+            generation,
+            all,
+            by_path,
+        }));
     }
 
     /// Replaces every resource of `group` whose CRD is `owner` by `added` (for CRDs).
