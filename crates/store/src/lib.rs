@@ -5,6 +5,7 @@
 //! (`store::testing`). Keys follow the Kubernetes etcd layout
 //! (`/registry/<resource>/<namespace>/<name>`); values are opaque bytes.
 
+pub mod etcd;
 pub mod sqlite;
 pub mod testing;
 
@@ -128,6 +129,10 @@ pub enum Error {
     /// A store file is damaged; start-up must fail rather than start empty.
     #[error("store file {} is corrupt: {reason}", path.display())]
     Corrupt { path: PathBuf, reason: String },
+    /// The store's configuration cannot work (a bad endpoint URL, an unreadable or
+    /// missing TLS file).
+    #[error("invalid store configuration: {0}")]
+    Config(String),
     #[error("store error: {0}")]
     Internal(String),
 }
