@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod negotiate;
 pub mod openapi;
 pub mod patch;
+pub mod protobuf;
 pub mod query;
 pub mod registry;
 pub mod request_info;

@@ -103,14 +103,15 @@ pub fn output(headers: &HeaderMap) -> Result<Output> {
     ))
 }
 
-/// Decodes a request body as JSON or YAML, as `Content-Type` says.
+/// Decodes a request body as JSON, YAML or Kubernetes protobuf, as `Content-Type` says.
 pub fn decode_body(headers: &HeaderMap, body: &[u8]) -> Result<Value> {
     let ct = content_type(headers);
     match ct.as_str() {
         "" | "application/json" | "*/*" => decode_json(body),
         "application/yaml" | "text/yaml" | "application/apply-patch+yaml" => decode_yaml(body),
+        crate::protobuf::MEDIA_TYPE => crate::protobuf::decode(body),
         other => Err(ApiError::unsupported_media_type(format!(
-            "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {other})"
+            "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf (got {other})"
         ))),
     }
 }
