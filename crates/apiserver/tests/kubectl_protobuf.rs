@@ -13,6 +13,7 @@ use testkit::memory_store::MemoryStore;
 
 struct Server {
     dir: tempfile::TempDir,
+    addr: std::net::SocketAddr,
     kubeconfig: PathBuf,
     _runtime: tokio::runtime::Runtime,
 }
@@ -70,6 +71,7 @@ impl Server {
         .unwrap();
         Self {
             dir,
+            addr,
             kubeconfig,
             _runtime: runtime,
         }
@@ -168,4 +170,105 @@ fn typed_creates_send_protobuf() {
         "{who}"
     );
     assert_eq!(s.ok(&["auth", "can-i", "create", "pods"]).trim(), "yes");
+}
+
+/// One HTTP/1.1 request over a fresh connection; the status code and body.
+fn http(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    ct: &str,
+    body: &[u8],
+) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut conn = std::net::TcpStream::connect(addr).unwrap();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: {ct}\r\nAccept: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    conn.write_all(head.as_bytes()).unwrap();
+    conn.write_all(body).unwrap();
+    let mut out = Vec::new();
+    conn.read_to_end(&mut out).unwrap();
+    let text = String::from_utf8_lossy(&out).into_owned();
+    let code = text[9..12].parse().unwrap();
+    (code, text)
+}
+
+#[test]
+fn evictions_drain_and_protobuf() {
+    use k8s_pb::api::policy::v1::Eviction;
+    use k8s_pb::apimachinery::pkg::apis::meta::v1::{DeleteOptions, ObjectMeta};
+    use k8s_pb::apimachinery::pkg::runtime::{TypeMeta, Unknown};
+    use prost::Message;
+
+    let s = Server::start();
+    let node = r#"{"apiVersion":"v1","kind":"Node","metadata":{"name":"n1"}}"#;
+    let pod = |name: &str, node: &str| {
+        format!(
+            r#"{{"apiVersion":"v1","kind":"Pod","metadata":{{"name":"{name}","namespace":"default"}},
+              "spec":{{"nodeName":"{node}","containers":[{{"name":"c","image":"nginx"}}]}}}}"#
+        )
+    };
+    for doc in [node.to_string(), pod("p1", "n1"), pod("p2", "")] {
+        let path = s.dir.path().join("obj.json");
+        std::fs::write(&path, doc).unwrap();
+        s.ok(&["create", "-f", path.to_str().unwrap()]);
+    }
+    // kubectl 1.33's drain posts its evictions as JSON; they work either way.
+    s.ok(&[
+        "drain",
+        "n1",
+        "--force",
+        "--ignore-daemonsets",
+        "--grace-period=0",
+        "--timeout=30s",
+    ]);
+    let node = s.json(&["get", "node", "n1", "-o", "json"]);
+    assert_eq!(node["spec"]["unschedulable"], true, "{node}");
+    s.ok(&["get", "pod", "p2"]);
+    assert!(!s.ok(&["get", "pods", "-o", "name"]).contains("pod/p1"));
+
+    // An eviction as a Go client encodes it in protobuf.
+    let eviction = Eviction {
+        metadata: Some(ObjectMeta {
+            name: Some("p2".into()),
+            namespace: Some("default".into()),
+            ..Default::default()
+        }),
+        delete_options: Some(DeleteOptions {
+            grace_period_seconds: Some(0),
+            ..Default::default()
+        }),
+    };
+    let unknown = Unknown {
+        type_meta: Some(TypeMeta {
+            api_version: Some("policy/v1".into()),
+            kind: Some("Eviction".into()),
+        }),
+        raw: Some(eviction.encode_to_vec()),
+        content_encoding: Some(String::new()),
+        content_type: Some(String::new()),
+    };
+    let mut body = b"k8s\0".to_vec();
+    body.extend(unknown.encode_to_vec());
+    let (code, text) = http(
+        s.addr,
+        "POST",
+        "/api/v1/namespaces/default/pods/p2/eviction",
+        "application/vnd.kubernetes.protobuf",
+        &body,
+    );
+    assert_eq!(code, 201, "{text}");
+    assert!(!s.ok(&["get", "pods", "-o", "name"]).contains("pod/p2"));
+
+    // Garbage in a protobuf body is a 400, not a crash.
+    let (code, text) = http(
+        s.addr,
+        "POST",
+        "/api/v1/namespaces/default/configmaps",
+        "application/vnd.kubernetes.protobuf",
+        b"k8s\0\x0a\xff\xff",
+    );
+    assert_eq!(code, 400, "{text}");
 }

@@ -4,7 +4,7 @@ use base64::Engine;
 use serde_json::{Map, Number, Value};
 
 use super::table::MESSAGES;
-use super::table_types::{Field, Message, Ty};
+use super::table_types::{Field, Message, Mode, Ty};
 use super::wire::{FIXED64, LEN, Reader, VARINT};
 use super::{DResult, Error, MAX_DEPTH, special};
 
@@ -50,7 +50,7 @@ fn object(msg: &Message, buf: &[u8], depth: usize) -> DResult<Value> {
                     m.insert(k, v);
                 }
             }
-            _ if field.repeated => {
+            _ if field.mode == Mode::Repeated => {
                 let slot = out
                     .entry(field.json)
                     .or_insert_with(|| Value::Array(Vec::new()));
@@ -66,14 +66,21 @@ fn object(msg: &Message, buf: &[u8], depth: usize) -> DResult<Value> {
                     items.push(value(field, wire, &mut r, depth)?);
                 }
             }
-            _ if field.inline => {
+            _ if field.mode == Mode::Inline => {
                 if let Value::Object(inner) = value(field, wire, &mut r, depth)? {
                     out.extend(inner);
                 }
             }
             _ => {
                 let v = value(field, wire, &mut r, depth)?;
-                if v.as_str() == Some("") && !field.keep_empty {
+                let unset = match field.mode {
+                    Mode::Keep => false,
+                    Mode::ZeroUnset => v == "" || v == false || v.as_f64() == Some(0.0),
+                    _ => v == "",
+                };
+                if unset {
+                    // A later occurrence overrides an earlier one, also with "unset".
+                    out.remove(field.json);
                     continue;
                 }
                 out.insert(field.json.to_string(), v);

@@ -1,7 +1,7 @@
 //! The shape of the generated field table (`table.rs`).
 
-/// One protobuf message: its path in k8s-pb (`api.apps.v1.Deployment`) and its fields,
-/// sorted by tag.
+/// One protobuf message: its path in k8s-pb with upstream's spelling of the name
+/// (`api.apps.v1.Deployment`) and its fields, sorted by tag.
 pub struct Message {
     pub name: &'static str,
     pub fields: &'static [Field],
@@ -22,17 +22,29 @@ pub enum Ty {
     MapM(u16),
 }
 
+/// How a field's value lands in the JSON object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Emitted when present, except the empty string: Go's encoder writes every
+    /// non-pointer string, so "" is an unset field.
+    Plain,
+    /// Emitted when present, even "" (required in the schema: no `omitempty` in Go).
+    Keep,
+    /// A number or boolean whose zero means unset (a non-pointer `omitempty` field Go
+    /// always writes, or one defaulted when zero): 0 and false are dropped.
+    ZeroUnset,
+    /// `repeated`: an array of every occurrence.
+    Repeated,
+    /// A Go embedded struct: its fields go into the parent's JSON object.
+    Inline,
+}
+
 pub struct Field {
     pub tag: u32,
     /// The JSON name.
     pub json: &'static str,
     pub ty: Ty,
-    pub repeated: bool,
-    /// Emitted even when empty (the field is required in the schema); other empty
-    /// strings are what Go's encoder writes for unset non-pointer fields.
-    pub keep_empty: bool,
-    /// A Go embedded struct: its fields go into the parent's JSON object.
-    pub inline: bool,
+    pub mode: Mode,
 }
 
 pub const fn f(tag: u32, json: &'static str, ty: Ty) -> Field {
@@ -40,20 +52,7 @@ pub const fn f(tag: u32, json: &'static str, ty: Ty) -> Field {
         tag,
         json,
         ty,
-        repeated: false,
-        keep_empty: false,
-        inline: false,
-    }
-}
-
-pub const fn rep(tag: u32, json: &'static str, ty: Ty) -> Field {
-    Field {
-        tag,
-        json,
-        ty,
-        repeated: true,
-        keep_empty: false,
-        inline: false,
+        mode: Mode::Plain,
     }
 }
 
@@ -62,9 +61,25 @@ pub const fn keep(tag: u32, json: &'static str, ty: Ty) -> Field {
         tag,
         json,
         ty,
-        repeated: false,
-        keep_empty: true,
-        inline: false,
+        mode: Mode::Keep,
+    }
+}
+
+pub const fn z(tag: u32, json: &'static str, ty: Ty) -> Field {
+    Field {
+        tag,
+        json,
+        ty,
+        mode: Mode::ZeroUnset,
+    }
+}
+
+pub const fn rep(tag: u32, json: &'static str, ty: Ty) -> Field {
+    Field {
+        tag,
+        json,
+        ty,
+        mode: Mode::Repeated,
     }
 }
 
@@ -73,8 +88,6 @@ pub const fn inl(tag: u32, json: &'static str, ty: Ty) -> Field {
         tag,
         json,
         ty,
-        repeated: false,
-        keep_empty: false,
-        inline: true,
+        mode: Mode::Inline,
     }
 }

@@ -293,7 +293,7 @@ fn go_style_empty_strings_are_unset_fields() {
         json!({
             "apiVersion": "v1",
             "kind": "ConfigMap",
-            "metadata": {"name": "x", "generation": 0, "creationTimestamp": null},
+            "metadata": {"name": "x", "creationTimestamp": null},
             "data": {"a": "b", "empty": ""},
         })
     );
@@ -310,6 +310,73 @@ fn go_style_empty_strings_are_unset_fields() {
     };
     let got = decode(&encode("v1", "Pod", &pod)).unwrap();
     assert_eq!(got["spec"]["containers"], json!([{"name": ""}]));
+}
+
+#[test]
+fn go_non_pointer_zeros_are_unset() {
+    // What Go writes for a Deployment whose optional non-pointer fields are unset.
+    let d = apps::v1::Deployment {
+        metadata: Some(meta::ObjectMeta {
+            name: s("web"),
+            generation: Some(0),
+            ..Default::default()
+        }),
+        spec: Some(apps::v1::DeploymentSpec {
+            replicas: Some(0),
+            min_ready_seconds: Some(0),
+            paused: Some(false),
+            template: Some(core::v1::PodTemplateSpec {
+                metadata: Some(meta::ObjectMeta::default()),
+                spec: Some(core::v1::PodSpec {
+                    host_network: Some(false),
+                    containers: vec![core::v1::Container {
+                        name: s("c"),
+                        stdin: Some(false),
+                        tty: Some(false),
+                        liveness_probe: Some(core::v1::Probe {
+                            timeout_seconds: Some(0),
+                            period_seconds: Some(7),
+                            ..Default::default()
+                        }),
+                        volume_mounts: vec![core::v1::VolumeMount {
+                            name: s("v"),
+                            mount_path: s("/v"),
+                            read_only: Some(false),
+                            ..Default::default()
+                        }],
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }),
+            }),
+            ..Default::default()
+        }),
+        status: Some(apps::v1::DeploymentStatus {
+            replicas: Some(0),
+            ..Default::default()
+        }),
+    };
+    let got = decode(&encode("apps/v1", "Deployment", &d)).unwrap();
+    assert_eq!(
+        got,
+        json!({
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "web"},
+            "spec": {
+                "replicas": 0,
+                "template": {
+                    "metadata": {},
+                    "spec": {"containers": [{
+                        "name": "c",
+                        "livenessProbe": {"periodSeconds": 7},
+                        "volumeMounts": [{"name": "v", "mountPath": "/v"}],
+                    }]},
+                },
+            },
+            "status": {"replicas": 0},
+        })
+    );
 }
 
 #[test]
