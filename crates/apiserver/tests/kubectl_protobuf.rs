@@ -272,3 +272,121 @@ fn evictions_drain_and_protobuf() {
     );
     assert_eq!(code, 400, "{text}");
 }
+
+#[test]
+fn more_typed_creates() {
+    let s = Server::start();
+    let cmds: &[&[&str]] = &[
+        &["create", "namespace", "team"],
+        &["create", "service", "clusterip", "web", "--tcp=80:8080"],
+        &["create", "service", "nodeport", "np", "--tcp=80:8080"],
+        &[
+            "create",
+            "job",
+            "once",
+            "--image=busybox",
+            "--",
+            "echo",
+            "hi",
+        ],
+        &[
+            "create",
+            "cronjob",
+            "tick",
+            "--image=busybox",
+            "--schedule=*/5 * * * *",
+        ],
+        &[
+            "create",
+            "role",
+            "reader",
+            "--verb=get,list",
+            "--resource=pods",
+        ],
+        &[
+            "create",
+            "rolebinding",
+            "rb",
+            "--role=reader",
+            "--user=alice",
+        ],
+        &[
+            "create",
+            "clusterrole",
+            "cr",
+            "--verb=get",
+            "--resource=nodes",
+        ],
+        &[
+            "create",
+            "clusterrolebinding",
+            "crb",
+            "--clusterrole=cr",
+            "--group=devs",
+        ],
+        &["create", "quota", "q", "--hard=pods=10,requests.cpu=2"],
+        &[
+            "create",
+            "poddisruptionbudget",
+            "pdb",
+            "--selector=app=web",
+            "--min-available=50%",
+        ],
+        &["create", "priorityclass", "high", "--value=1000"],
+        &[
+            "create",
+            "ingress",
+            "ing",
+            "--rule=example.com/=web:http",
+            "--rule=x.example.com/api*=np:80",
+        ],
+        &[
+            "run",
+            "solo",
+            "--image=nginx",
+            "--port=80",
+            "--labels=app=solo",
+        ],
+    ];
+    for c in cmds {
+        s.ok(c);
+    }
+    let svc = s.json(&["get", "svc", "np", "-o", "json"]);
+    let port = &svc["spec"]["ports"][0];
+    assert_eq!(port["targetPort"], 8080, "{svc}");
+    assert!(port["nodePort"].as_i64().unwrap() >= 30000, "{svc}");
+    let job = s.json(&["get", "job", "once", "-o", "json"]);
+    assert_eq!(
+        job["spec"]["template"]["spec"]["containers"][0]["command"],
+        serde_json::json!(["echo", "hi"]),
+        "{job}"
+    );
+    let role = s.json(&["get", "role", "reader", "-o", "json"]);
+    assert_eq!(
+        role["rules"][0]["verbs"],
+        serde_json::json!(["get", "list"]),
+        "{role}"
+    );
+    let quota = s.json(&["get", "quota", "q", "-o", "json"]);
+    assert_eq!(quota["spec"]["hard"]["requests.cpu"], "2", "{quota}");
+    let pdb = s.json(&["get", "pdb", "pdb", "-o", "json"]);
+    assert_eq!(pdb["spec"]["minAvailable"], "50%", "{pdb}");
+    let ing = s.json(&["get", "ingress", "ing", "-o", "json"]);
+    let rules = &ing["spec"]["rules"];
+    assert_eq!(rules[0]["host"], "example.com", "{ing}");
+    let backend = &rules[0]["http"]["paths"][0]["backend"]["service"];
+    assert_eq!(
+        backend["port"],
+        serde_json::json!({"name": "http"}),
+        "{ing}"
+    );
+    let backend = &rules[1]["http"]["paths"][0]["backend"]["service"];
+    assert_eq!(backend["port"], serde_json::json!({"number": 80}), "{ing}");
+    let pod = s.json(&["get", "pod", "solo", "-o", "json"]);
+    assert_eq!(
+        pod["spec"]["containers"][0]["ports"][0]["containerPort"], 80,
+        "{pod}"
+    );
+    let pc = s.json(&["get", "priorityclass", "high", "-o", "json"]);
+    assert_eq!(pc["value"], 1000, "{pc}");
+}

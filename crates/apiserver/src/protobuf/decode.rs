@@ -54,8 +54,12 @@ fn object(msg: &Message, buf: &[u8], depth: usize) -> DResult<Value> {
                 let slot = out
                     .entry(field.json)
                     .or_insert_with(|| Value::Array(Vec::new()));
+                if !slot.is_array() {
+                    // Only an inlined field of the same name (hostile input) gets here.
+                    *slot = Value::Array(Vec::new());
+                }
                 let Value::Array(items) = slot else {
-                    unreachable!("repeated fields hold arrays")
+                    return Err(ctx("not an array".into()));
                 };
                 if wire == LEN && packable(field.ty) {
                     let mut packed = Reader::new(r.bytes()?);
@@ -139,7 +143,7 @@ fn scalar(ty: Ty, wire: u8, r: &mut Reader<'_>) -> Result<Value, String> {
         Ty::I32 => Value::from(r.varint()? as i32),
         Ty::I64 => Value::from(r.varint()? as i64),
         Ty::F64 => float(f64::from_bits(r.fixed64()?))?,
-        Ty::M(_) | Ty::MapS | Ty::MapB | Ty::MapM(_) => unreachable!("not a scalar"),
+        Ty::M(_) | Ty::MapS | Ty::MapB | Ty::MapM(_) => return Err("not a scalar".into()),
     })
 }
 
