@@ -133,6 +133,17 @@ fn typed_creates_send_protobuf() {
         assert_ne!(v, "", "metadata.{k} is empty: {d}");
     }
     assert!(meta.get("generateName").is_none(), "{d}");
+    // Nor Go's non-pointer zeros: the object reads as if it had come as JSON.
+    for (obj, key) in [
+        (&d["spec"], "paused"),
+        (&d["spec"], "minReadySeconds"),
+        (&d["spec"]["template"]["metadata"], "generation"),
+        (&d["spec"]["template"]["spec"], "hostNetwork"),
+        (c, "stdin"),
+        (c, "tty"),
+    ] {
+        assert!(obj.get(key).is_none(), "{key}: {d}");
+    }
 
     // A pointer zero survives.
     s.ok(&[
@@ -347,6 +358,22 @@ fn more_typed_creates() {
             "--port=80",
             "--labels=app=solo",
         ],
+        &["create", "deployment", "web", "--image=nginx"],
+        &[
+            "autoscale",
+            "deployment",
+            "web",
+            "--min=1",
+            "--max=3",
+            "--cpu-percent=50",
+        ],
+        &[
+            "expose",
+            "deployment",
+            "web",
+            "--port=80",
+            "--name=web-exposed",
+        ],
     ];
     for c in cmds {
         s.ok(c);
@@ -387,6 +414,8 @@ fn more_typed_creates() {
         pod["spec"]["containers"][0]["ports"][0]["containerPort"], 80,
         "{pod}"
     );
+    let hpa = s.json(&["get", "hpa", "web", "-o", "json"]);
+    assert_eq!(hpa["spec"]["maxReplicas"], 3, "{hpa}");
     let pc = s.json(&["get", "priorityclass", "high", "-o", "json"]);
     assert_eq!(pc["value"], 1000, "{pc}");
 }
