@@ -14,6 +14,7 @@ pub mod garbagecollector;
 pub mod job;
 pub mod leader;
 pub mod manager;
+pub mod namespace;
 pub mod node_ipam;
 pub mod node_lifecycle;
 pub mod podgc;

@@ -24,6 +24,7 @@ pub const CONTROLLERS: &[&str] = &[
     "replicationcontroller",
     "deployment",
     "garbagecollector",
+    "namespace",
     "daemonset",
     "statefulset",
     "job",
@@ -114,6 +115,9 @@ pub fn start(client: kube::Client, opts: &Options) -> JoinSet<()> {
     if on("garbagecollector") {
         let gc = crate::garbagecollector::GarbageCollector::new(client.clone());
         tasks.spawn(gc.run(workers * 4, opts.discovery_resync_period));
+    }
+    if on("namespace") {
+        tasks.spawn(crate::namespace::run(client.clone(), workers));
     }
     if needs_replicasets {
         watch_all(&client, &informers.replicasets, &mut tasks);
