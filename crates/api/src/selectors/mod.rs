@@ -7,7 +7,7 @@ mod label;
 mod label_parse;
 #[cfg(test)]
 mod label_tests;
-mod validate;
+pub(crate) mod validate;
 
 pub use field::{FieldOperator, FieldRequirement, FieldSelector, escape_value};
 pub use label::{LabelSelector, Operator, Requirement, format_label_selector, format_labels};
