@@ -94,11 +94,24 @@ fn hostname() -> String {
         .unwrap_or_else(|| "localhost".into())
 }
 
-fn open_store(args: &ServerArgs) -> Result<Arc<dyn store::Store>> {
+async fn open_store(args: &ServerArgs) -> Result<Arc<dyn store::Store>> {
     if let Some(endpoints) = &args.datastore_endpoint {
-        bail!(
-            "--datastore-endpoint {endpoints}: the etcd backend is not available in this build yet; omit the flag to use the embedded SQLite store"
-        );
+        let config = store::etcd::EtcdConfig {
+            endpoints: endpoints
+                .split(',')
+                .map(|e| e.trim().to_string())
+                .filter(|e| !e.is_empty())
+                .collect(),
+            ca_file: args.datastore_cafile.clone(),
+            cert_file: args.datastore_certfile.clone(),
+            key_file: args.datastore_keyfile.clone(),
+        };
+        let etcd = store::etcd::EtcdStore::connect(config)
+            .await
+            .with_context(|| format!("cannot use the etcd datastore at {endpoints}"))?;
+        // kube-apiserver's default --etcd-compaction-interval.
+        etcd.spawn_compactor(Duration::from_secs(300));
+        return Ok(Arc::new(etcd));
     }
     let path = args.data_dir.join("server/db/state.db");
     let sqlite = Arc::new(
@@ -123,7 +136,7 @@ pub async fn run(args: ServerArgs) -> Result<()> {
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("cannot create --data-dir {}", args.data_dir.display()))?;
 
-    let store = open_store(&args)?;
+    let store = open_store(&args).await?;
 
     let mut ips = vec![advertise, kubernetes_ip];
     if !args.bind_address.is_unspecified() {

@@ -61,10 +61,15 @@ fn classify_status(s: &Status, endpoints: &str) -> Failure {
     if msg.contains("request is too large") || msg.contains("larger than max") {
         return Failure::TooLarge;
     }
+    let refused = msg.contains("connect") || msg.contains("transport");
+    if refused && matches!(s.code(), Code::Unavailable | Code::Unknown) {
+        return Failure::Unavailable(format!(
+            "the etcd datastore at {endpoints} cannot be reached: {msg}"
+        ));
+    }
     match s.code() {
-        // etcd answers "no leader", "request timed out", "leader changed" and "too many
-        // requests" with Unavailable; a dropped connection shows as Unavailable or
-        // Unknown with a transport message; DeadlineExceeded is our own request timeout.
+        // etcd answers "no leader", "request timed out" and "leader changed" with
+        // Unavailable; DeadlineExceeded is our own request timeout.
         Code::Unavailable | Code::DeadlineExceeded | Code::Cancelled => {
             let detail = if msg.is_empty() {
                 format!("{:?}", s.code())
@@ -73,11 +78,6 @@ fn classify_status(s: &Status, endpoints: &str) -> Failure {
             };
             Failure::Unavailable(format!(
                 "the etcd datastore at {endpoints} cannot serve requests: {detail}"
-            ))
-        }
-        Code::Unknown if msg.contains("transport") || msg.contains("connection") => {
-            Failure::Unavailable(format!(
-                "the etcd datastore at {endpoints} cannot be reached: {msg}"
             ))
         }
         code => Failure::Other(format!("etcd answered {code:?}: {msg}")),
