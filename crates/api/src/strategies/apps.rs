@@ -38,7 +38,7 @@ enum Kind {
 struct Workload(Kind);
 
 /// Upstream's message when a StatefulSet update touches another field.
-pub const STATEFULSET_UPDATE_FORBIDDEN: &str = "updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template', 'updateStrategy', 'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden";
+pub const STATEFULSET_UPDATE_FORBIDDEN: &str = "updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template', 'updateStrategy', 'revisionHistoryLimit', 'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden";
 
 impl Strategy for Workload {
     fn default(&self, obj: &mut Value) {
@@ -141,6 +141,7 @@ impl Strategy for Workload {
                         "ordinals",
                         "template",
                         "updateStrategy",
+                        "revisionHistoryLimit",
                         "persistentVolumeClaimRetentionPolicy",
                         "minReadySeconds",
                         "selector",
