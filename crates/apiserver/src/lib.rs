@@ -48,6 +48,8 @@ pub struct Options {
     pub node_port_range: std::ops::RangeInclusive<u16>,
     /// Signs and verifies service account tokens.
     pub service_account_tokens: Option<auth::ServiceAccountTokens>,
+    /// The not-ready/unreachable tolerations admission gives new pods.
+    pub toleration_defaults: admission::TolerationDefaults,
 }
 
 /// Builds the shared state of an API server serving the built-in resources.
@@ -56,7 +58,7 @@ pub fn build(opts: Options) -> Arc<ApiState> {
     let mut registry = Registry::new(
         opts.store.clone(),
         resources,
-        Admission::standard(opts.store.clone()),
+        Admission::standard(opts.store.clone(), opts.toleration_defaults),
     );
     registry.services = Some(Arc::new(allocator::ServiceAllocator::new(
         opts.store,

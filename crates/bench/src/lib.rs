@@ -31,6 +31,7 @@ impl Bench {
             default_watch_timeout: Duration::from_secs(3600),
             service_cidr: "10.43.0.0/16".parse().expect("cidr"),
             node_port_range: 30000..=32767,
+            toleration_defaults: Default::default(),
             service_account_tokens: None,
         });
         let boot = apiserver::bootstrap::BootstrapConfig {

@@ -7,14 +7,11 @@ use apiserver::ApiState;
 use apiserver::auth::UserInfo;
 use apiserver::server::Router;
 use controllers::leader::{self, LeaseConfig};
-use ipnet::IpNet;
 use std::sync::Arc;
 
 pub struct ControlPlaneConfig {
     pub identity: String,
-    pub cluster_cidr: IpNet,
-    pub root_ca_pem: String,
-    pub node_monitor_grace_period: Duration,
+    pub controllers: controllers::Options,
 }
 
 /// Starts the controllers and the scheduler; they run until the process ends.
@@ -35,13 +32,7 @@ pub fn start(router: Router, state: Arc<ApiState>, cfg: ControlPlaneConfig) {
         cm_client.clone(),
         LeaseConfig::new("kube-controller-manager", &cfg.identity),
     );
-    let opts = controllers::Options {
-        identity: cfg.identity.clone(),
-        cluster_cidr: cfg.cluster_cidr.to_string(),
-        node_monitor_grace_period: cfg.node_monitor_grace_period,
-        root_ca_pem: Some(cfg.root_ca_pem),
-        ..Default::default()
-    };
+    let opts = cfg.controllers;
     let health = state.clone();
     let report: controllers::HealthReport =
         Arc::new(move |r| health.components.report("controller-manager", r));

@@ -9,6 +9,8 @@ use apiserver::auth::{Authenticator, StaticTokens, UserInfo};
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
+
+use crate::component_args::ComponentArgs;
 use ipnet::IpNet;
 
 #[derive(Args, Debug, Clone)]
@@ -61,6 +63,15 @@ pub struct ServerArgs {
     /// Do not merge the kubeconfig into ~/.kube/config.
     #[arg(long)]
     pub no_merge_kubeconfig: bool,
+    /// A kube-apiserver flag as `key=value` (repeatable), as k3s takes it. Supported:
+    /// default-not-ready-toleration-seconds, default-unreachable-toleration-seconds.
+    #[arg(long = "kube-apiserver-arg")]
+    pub kube_apiserver_arg: Vec<String>,
+    /// A kube-controller-manager flag as `key=value` (repeatable), as k3s takes it.
+    /// Supported: node-monitor-grace-period, node-monitor-period, controllers,
+    /// terminated-pod-gc-threshold, concurrent-syncs.
+    #[arg(long = "kube-controller-manager-arg")]
+    pub kube_controller_manager_arg: Vec<String>,
     /// Exit when standard input closes (for supervisors and tests that own the process).
     #[arg(long, hide = true)]
     pub exit_with_stdin: bool,
@@ -177,6 +188,8 @@ pub async fn run(args: ServerArgs) -> Result<()> {
     let authenticator = Authenticator {
         tokens: vec![Arc::new(StaticTokens(vec![(secret, node_user)]))],
     };
+    let toleration_defaults = apiserver_settings(&args.kube_apiserver_arg)?;
+    let controller_options = controller_settings(&args, &node_name, &pki.ca.cert_pem)?;
     let state = apiserver::build(apiserver::Options {
         store,
         authenticator,
@@ -185,6 +198,7 @@ pub async fn run(args: ServerArgs) -> Result<()> {
         default_watch_timeout: Duration::from_secs(1800),
         service_cidr: args.service_cidr,
         node_port_range: 30000..=32767,
+        toleration_defaults,
         service_account_tokens: Some(apiserver::auth::ServiceAccountTokens::new(
             pki.service_account_key.clone(),
         )),
@@ -234,10 +248,8 @@ pub async fn run(args: ServerArgs) -> Result<()> {
         router,
         state,
         crate::controlplane::ControlPlaneConfig {
-            identity: format!("{node_name}_{}", std::process::id()),
-            cluster_cidr: args.cluster_cidr,
-            root_ca_pem: pki.ca.cert_pem.clone(),
-            node_monitor_grace_period: Duration::from_secs(40),
+            identity: controller_options.identity.clone(),
+            controllers: controller_options,
         },
     );
     if !args.disable_agent {
@@ -255,4 +267,75 @@ pub async fn run(args: ServerArgs) -> Result<()> {
         tracing::info!("signal received; stopping");
     }
     Ok(())
+}
+
+/// The API server settings `--kube-apiserver-arg` may change.
+fn apiserver_settings(items: &[String]) -> Result<apiserver::admission::TolerationDefaults> {
+    let args = ComponentArgs::parse(
+        "kube-apiserver-arg",
+        items,
+        &[
+            "default-not-ready-toleration-seconds",
+            "default-unreachable-toleration-seconds",
+        ],
+    )?;
+    let mut t = apiserver::admission::TolerationDefaults::default();
+    if let Some(v) = args.number("default-not-ready-toleration-seconds")? {
+        t.not_ready = v;
+    }
+    if let Some(v) = args.number("default-unreachable-toleration-seconds")? {
+        t.unreachable = v;
+    }
+    Ok(t)
+}
+
+/// The controller manager's settings, from the server's flags and
+/// `--kube-controller-manager-arg`.
+fn controller_settings(
+    args: &ServerArgs,
+    node_name: &str,
+    root_ca_pem: &str,
+) -> Result<controllers::Options> {
+    let cm = ComponentArgs::parse(
+        "kube-controller-manager-arg",
+        &args.kube_controller_manager_arg,
+        &[
+            "node-monitor-grace-period",
+            "node-monitor-period",
+            "controllers",
+            "terminated-pod-gc-threshold",
+            "concurrent-syncs",
+        ],
+    )?;
+    let mut o = controllers::Options {
+        identity: format!("{node_name}_{}", std::process::id()),
+        cluster_cidr: args.cluster_cidr.to_string(),
+        root_ca_pem: Some(root_ca_pem.to_string()),
+        ..Default::default()
+    };
+    if let Some(d) = cm.duration("node-monitor-grace-period")? {
+        o.node_monitor_grace_period = d;
+    }
+    if let Some(d) = cm.duration("node-monitor-period")? {
+        o.node_monitor_period = d;
+    }
+    if let Some(list) = cm.get("controllers") {
+        o.controllers = list.split(',').map(str::to_string).collect();
+        if let Some(bad) = o.controllers.iter().find(|c| {
+            let name = c.trim_start_matches('-');
+            name != "*" && !controllers::manager::CONTROLLERS.contains(&name)
+        }) {
+            bail!(
+                "--kube-controller-manager-arg controllers: unknown controller {bad:?}; known: {}",
+                controllers::manager::CONTROLLERS.join(", ")
+            );
+        }
+    }
+    if let Some(n) = cm.number("terminated-pod-gc-threshold")? {
+        o.terminated_pod_gc_threshold = n;
+    }
+    if let Some(n) = cm.number("concurrent-syncs")? {
+        o.concurrent_syncs = n;
+    }
+    Ok(o)
 }

@@ -43,6 +43,7 @@ impl TestServer {
             default_watch_timeout: Duration::from_secs(600),
             service_cidr: "10.43.0.0/16".parse().unwrap(),
             node_port_range: 30000..=32767,
+            toleration_defaults: Default::default(),
             service_account_tokens: None,
         });
         runtime.block_on(async {

@@ -14,7 +14,7 @@ use api::ResourceInfo;
 use crate::auth::UserInfo;
 use crate::error::ApiError;
 
-pub use pod_defaults::DEFAULT_TOLERATION_SECONDS;
+pub use pod_defaults::{DEFAULT_TOLERATION_SECONDS, TolerationDefaults};
 pub use priority::SYSTEM_CLASSES;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,9 +61,9 @@ impl Admission {
     }
 
     /// The plugins a server runs, in upstream's order.
-    pub fn standard(store: Arc<dyn store::Store>) -> Self {
+    pub fn standard(store: Arc<dyn store::Store>, tolerations: TolerationDefaults) -> Self {
         Self::new(vec![
-            Box::new(pod_defaults::PodDefaults),
+            Box::new(pod_defaults::PodDefaults { tolerations }),
             Box::new(priority::Priority {
                 store: store.clone(),
             }),

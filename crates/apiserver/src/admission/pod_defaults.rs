@@ -12,7 +12,27 @@ use crate::error::ApiError;
 /// Upstream's default for both tolerations (`--default-not-ready-toleration-seconds`).
 pub const DEFAULT_TOLERATION_SECONDS: i64 = 300;
 
-pub struct PodDefaults;
+/// How long new pods tolerate a not-ready or unreachable node before eviction
+/// (`--default-not-ready-toleration-seconds`, `--default-unreachable-toleration-seconds`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TolerationDefaults {
+    pub not_ready: i64,
+    pub unreachable: i64,
+}
+
+impl Default for TolerationDefaults {
+    fn default() -> Self {
+        Self {
+            not_ready: DEFAULT_TOLERATION_SECONDS,
+            unreachable: DEFAULT_TOLERATION_SECONDS,
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct PodDefaults {
+    pub tolerations: TolerationDefaults,
+}
 
 fn is_pod_create(req: &Request<'_>) -> bool {
     req.operation == Operation::Create
@@ -35,7 +55,7 @@ impl Plugin for PodDefaults {
             .as_object_mut()
             .ok_or_else(|| ApiError::bad_request("pod has no spec"))?;
         service_account(spec);
-        tolerations(spec);
+        tolerations(spec, self.tolerations);
         Ok(())
     }
 }
@@ -113,16 +133,16 @@ fn service_account(spec: &mut serde_json::Map<String, Value>) {
     }
 }
 
-/// DefaultTolerationSeconds: tolerate not-ready and unreachable nodes for 300 s
-/// unless the pod says otherwise.
-fn tolerations(spec: &mut serde_json::Map<String, Value>) {
+/// DefaultTolerationSeconds: tolerate not-ready and unreachable nodes for a while (300 s
+/// by default) unless the pod says otherwise.
+fn tolerations(spec: &mut serde_json::Map<String, Value>, defaults: TolerationDefaults) {
     let list = spec.entry("tolerations").or_insert_with(|| json!([]));
     let Some(list) = list.as_array_mut() else {
         return;
     };
-    for key in [
-        "node.kubernetes.io/not-ready",
-        "node.kubernetes.io/unreachable",
+    for (key, seconds) in [
+        ("node.kubernetes.io/not-ready", defaults.not_ready),
+        ("node.kubernetes.io/unreachable", defaults.unreachable),
     ] {
         let covered = list.iter().any(|t| {
             let effect_ok = t["effect"]
@@ -136,7 +156,7 @@ fn tolerations(spec: &mut serde_json::Map<String, Value>) {
                 "key": key,
                 "operator": "Exists",
                 "effect": "NoExecute",
-                "tolerationSeconds": DEFAULT_TOLERATION_SECONDS,
+                "tolerationSeconds": seconds,
             }));
         }
     }
@@ -160,7 +180,7 @@ mod tests {
         let mut pod = json!({"containers": [{"name": "c", "image": "busybox"}]});
         let spec = pod.as_object_mut().unwrap();
         service_account(spec);
-        tolerations(spec);
+        tolerations(spec, TolerationDefaults::default());
         assert_eq!(pod["serviceAccountName"], "default");
         assert_eq!(
             pod["containers"][0]["volumeMounts"][0]["mountPath"],
@@ -179,7 +199,7 @@ mod tests {
         });
         let spec = pod.as_object_mut().unwrap();
         service_account(spec);
-        tolerations(spec);
+        tolerations(spec, TolerationDefaults::default());
         assert!(pod.get("volumes").is_none());
         assert_eq!(pod["tolerations"].as_array().unwrap().len(), 1);
     }
