@@ -250,6 +250,15 @@ async fn evict(
             let name = p.metadata.name.clone().unwrap_or_default();
             let api: Api<Pod> = Api::namespaced(client.clone(), &ns);
             tracing::info!(pod = %format!("{ns}/{name}"), node, "evicting pod from tainted node");
+            // Upstream's taint-eviction controller announces the deletion on the pod.
+            crate::events::Recorder::new(client.clone(), "taint-eviction-controller")
+                .record(
+                    &crate::events::reference(&p),
+                    crate::events::EventType::Normal,
+                    "TaintManagerEviction",
+                    &format!("Marking for deletion Pod {ns}/{name}"),
+                )
+                .await;
             let _ = api.delete(&name, &DeleteParams::default()).await;
         }
     }

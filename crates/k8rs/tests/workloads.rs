@@ -80,3 +80,168 @@ fn daemonset_job_and_unschedulable_pod_on_hollow_nodes() {
     ]);
     assert!(events.contains("FailedScheduling"), "{events}");
 }
+
+/// The classic walkthrough on hollow nodes: `kubectl create deployment`, rollout,
+/// scale, a new image and `rollout undo`, then deleting a namespace with content.
+#[test]
+fn deployment_walkthrough_and_namespace_deletion() {
+    let s = Server::start();
+    let _nodes = s.hollow_nodes(3, &[]);
+    s.kubectl_ok(&[
+        "create",
+        "deployment",
+        "web",
+        "--image=nginx:1.25",
+        "--replicas=2",
+    ]);
+    s.kubectl_ok(&["rollout", "status", "deployment/web", "--timeout=60s"]);
+    let ready = |n: usize| {
+        move |s: &Server| {
+            let out = s.kubectl_ok(&["get", "pods", "-l", "app=web", "--no-headers"]);
+            out.lines().filter(|l| l.contains("Running")).count() == n
+        }
+    };
+    assert!(ready(2)(&s), "{}", s.kubectl_ok(&["get", "pods"]));
+
+    s.kubectl_ok(&["scale", "deployment", "web", "--replicas=3"]);
+    wait_for("3 pods running", Duration::from_secs(60), || {
+        ready(3)(&s).then_some(())
+    });
+
+    s.kubectl_ok(&["set", "image", "deployment/web", "nginx=nginx:1.26"]);
+    s.kubectl_ok(&["rollout", "status", "deployment/web", "--timeout=60s"]);
+    let history = s.kubectl_ok(&["rollout", "history", "deployment/web"]);
+    assert!(history.contains('1') && history.contains('2'), "{history}");
+    s.kubectl_ok(&["rollout", "undo", "deployment/web"]);
+    s.kubectl_ok(&["rollout", "status", "deployment/web", "--timeout=60s"]);
+    let image = s.kubectl_ok(&[
+        "get",
+        "deployment",
+        "web",
+        "-o",
+        "jsonpath={.spec.template.spec.containers[0].image}",
+    ]);
+    assert_eq!(image, "nginx:1.25");
+    let rs = s.kubectl_ok(&["get", "rs", "-l", "app=web", "--no-headers"]);
+    assert_eq!(rs.lines().count(), 2, "{rs}");
+
+    // Deleting the deployment removes its ReplicaSets and pods (garbage collector).
+    s.kubectl_ok(&["delete", "deployment", "web"]);
+    wait_for(
+        "the deployment's pods gone",
+        Duration::from_secs(60),
+        || {
+            let rs = s.kubectl_ok(&["get", "rs,pods", "-l", "app=web", "-o", "name"]);
+            rs.trim().is_empty().then_some(())
+        },
+    );
+
+    // A namespace and its content go together; kubectl waits for it.
+    s.kubectl_ok(&["create", "namespace", "scratch"]);
+    s.kubectl_ok(&[
+        "-n",
+        "scratch",
+        "create",
+        "configmap",
+        "c",
+        "--from-literal=a=b",
+    ]);
+    s.kubectl_ok(&[
+        "-n",
+        "scratch",
+        "create",
+        "deployment",
+        "d",
+        "--image=nginx",
+    ]);
+    wait_for("scratch pod running", Duration::from_secs(60), || {
+        let out = s.kubectl_ok(&["-n", "scratch", "get", "pods", "--no-headers"]);
+        out.contains("Running").then_some(())
+    });
+    s.kubectl_ok(&["delete", "namespace", "scratch", "--timeout=60s"]);
+    let gone = s.kubectl_err(&["get", "namespace", "scratch"]);
+    assert!(
+        gone.contains("NotFound") || gone.contains("not found"),
+        "{gone}"
+    );
+}
+
+/// Nodes that stop heartbeating go NotReady, get the unreachable taint, and their pods
+/// are evicted and replaced on the nodes that remain — with the timeouts shortened
+/// through k3s-style component flags.
+#[test]
+fn pods_move_off_failed_nodes() {
+    let s = Server::start_with(support::Opts {
+        args: [
+            "--kube-controller-manager-arg=node-monitor-grace-period=4s",
+            "--kube-controller-manager-arg=node-monitor-period=1s",
+            "--kube-apiserver-arg=default-unreachable-toleration-seconds=2",
+            "--kube-apiserver-arg=default-not-ready-toleration-seconds=2",
+        ]
+        .map(String::from)
+        .to_vec(),
+    });
+    let doomed = s.hollow_nodes(2, &["--prefix", "doomed", "--lease-interval", "1"]);
+    let _survivors = s.hollow_nodes(2, &["--prefix", "survivor", "--lease-interval", "1"]);
+    wait_for("4 nodes Ready", Duration::from_secs(60), || {
+        let out = s.kubectl_ok(&["get", "nodes", "--no-headers"]);
+        (out.lines().filter(|l| l.contains(" Ready ")).count() == 4).then_some(())
+    });
+    s.kubectl_ok(&[
+        "create",
+        "deployment",
+        "app",
+        "--image=nginx",
+        "--replicas=6",
+    ]);
+    s.kubectl_ok(&["rollout", "status", "deployment/app", "--timeout=60s"]);
+    let on_doomed = s.kubectl_ok(&[
+        "get",
+        "pods",
+        "-l",
+        "app=app",
+        "-o",
+        "jsonpath={.items[*].spec.nodeName}",
+    ]);
+    assert!(on_doomed.contains("doomed"), "spread expected: {on_doomed}");
+
+    doomed.stop();
+    wait_for(
+        "doomed nodes NotReady and tainted",
+        Duration::from_secs(60),
+        || {
+            let taints = s.kubectl_ok(&[
+                "get",
+                "node",
+                "doomed-0",
+                "-o",
+                "jsonpath={.spec.taints[*].key}",
+            ]);
+            let status = s.kubectl_ok(&["get", "node", "doomed-0", "--no-headers"]);
+            (taints.contains("node.kubernetes.io/unreachable") && status.contains("NotReady"))
+                .then_some(())
+        },
+    );
+    wait_for(
+        "6 running pods, all on survivors",
+        Duration::from_secs(90),
+        || {
+            let out = s.kubectl_ok(&[
+            "get", "pods", "-l", "app=app", "-o",
+            "jsonpath={range .items[?(@.status.phase==\"Running\")]}{.spec.nodeName} {.metadata.deletionTimestamp}{\"\\n\"}{end}",
+        ]);
+            let live: Vec<&str> = out
+                .lines()
+                .filter(|l| l.split_whitespace().count() == 1)
+                .collect();
+            (live.len() == 6 && live.iter().all(|l| l.starts_with("survivor"))).then_some(())
+        },
+    );
+    let events = s.kubectl_ok(&[
+        "get",
+        "events",
+        "--field-selector",
+        "reason=TaintManagerEviction",
+    ]);
+    assert!(events.contains("Marking for deletion"), "{events}");
+}
