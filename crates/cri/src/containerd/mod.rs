@@ -1,6 +1,7 @@
 //! A containerd of our own, as k3s runs one: config under a state dir, its own socket,
 //! started as a child process and stopped with us.
 
+mod cleanup;
 mod config;
 
 use std::fs::{self, File};
@@ -8,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+pub use cleanup::{Cleaned, force_cleanup};
 pub use config::{Config, DEFAULT_CNI_BIN_DIR};
 
 use crate::{CriClient, RuntimeService};
@@ -40,13 +42,9 @@ pub enum Error {
         tail: String,
     },
     /// containerd kept running but its CRI service never answered.
-    #[error(
-        "{binary} not ready within {timeout:?} on {socket}: {last}; log {log} ends with:\n{tail}"
-    )]
+    #[error("containerd not ready within {timeout:?}: {last}; log {log} ends with:\n{tail}")]
     NotReady {
-        binary: PathBuf,
         timeout: Duration,
-        socket: PathBuf,
         last: String,
         log: PathBuf,
         tail: String,
@@ -206,9 +204,7 @@ async fn wait_ready(
         }
         if Instant::now() >= deadline {
             return Err(Error::NotReady {
-                binary: binary.into(),
                 timeout: config.ready_timeout,
-                socket,
                 last,
                 log: config.log_path(),
                 tail: log_tail(&config.log_path()),

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::{Built, Entry, Error, OciImage, Result, write_archive};
-use crate::containerd::find_binary;
+use crate::containerd;
 use crate::{CriClient, ImageService, image_spec};
 
 pub const BUSYBOX_IMAGE: &str = "docker.io/library/busybox:latest";
@@ -84,7 +84,7 @@ fn base_entries(busybox: &Path) -> Vec<Entry> {
 /// the default (overlayfs) snapshotter. CRI has no import call; `ctr` ships with
 /// containerd and speaks its native API on the same socket.
 pub async fn import(socket: &Path, archive: &Path) -> Result<()> {
-    let ctr = find_binary(Path::new("ctr"), "containerd")?;
+    let ctr = find_binary("ctr", "containerd")?;
     let mut cmd = tokio::process::Command::new(&ctr);
     cmd.arg("--address")
         .arg(socket)
@@ -106,7 +106,7 @@ pub async fn import(socket: &Path, archive: &Path) -> Result<()> {
 /// waits until CRI's ImageStatus resolves both names (its image cache follows
 /// containerd's events, so it may lag the import by a moment).
 pub async fn install_builtin(client: &CriClient, work_dir: &Path) -> Result<Vec<Built>> {
-    let busybox = find_binary(Path::new("busybox"), "busybox-static")?;
+    let busybox = find_binary("busybox", "busybox-static")?;
     let images = [busybox_image(&busybox)?, pause_image(&busybox)];
     std::fs::create_dir_all(work_dir).map_err(|e| io("cannot create", work_dir, e))?;
     let archive = work_dir.join("images.tar");
@@ -135,6 +135,13 @@ async fn wait_visible(client: &CriClient, built: &Built) -> Result<()> {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+fn find_binary(binary: &str, package: &'static str) -> Result<PathBuf> {
+    containerd::find_binary(Path::new(binary), package).map_err(|_| Error::NotFound {
+        binary: binary.into(),
+        package,
+    })
 }
 
 fn io(what: &'static str, path: &Path, source: std::io::Error) -> Error {

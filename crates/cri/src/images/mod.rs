@@ -28,8 +28,12 @@ pub enum Error {
     /// An image path must be absolute and must not climb out of the root.
     #[error("invalid image path {0:?}")]
     BadPath(String),
-    #[error(transparent)]
-    NotFound(#[from] crate::containerd::Error),
+    /// A binary the builder runs (busybox, ctr) is missing.
+    #[error("{binary} not found on PATH; install the {package} package")]
+    NotFound {
+        binary: String,
+        package: &'static str,
+    },
     /// `ctr images import` failed.
     #[error("{command} failed ({status}): {stderr}")]
     Import {
