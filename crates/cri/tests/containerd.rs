@@ -10,7 +10,7 @@ use cri::containerd::{Config, Containerd, force_cleanup};
 use cri::images::{BUSYBOX_IMAGE, PAUSE_IMAGE};
 use cri::mounts::mount_points_under;
 use cri::v1::*;
-use cri::{ImageService, RuntimeService};
+use cri::{ImageService, RuntimeService, image_spec};
 use support::*;
 
 #[test]
@@ -29,6 +29,29 @@ fn missing_containerd_is_named() {
     );
 }
 
+#[test]
+fn containerd_exiting_at_startup_is_reported() {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::new(dir.path().join("c"), dir.path().join("cni"));
+    config.binary = "/bin/false".into();
+    let t = Instant::now();
+    let err = rt.block_on(Containerd::start(config)).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("/bin/false exited during startup (exit status: 1)"),
+        "{err}"
+    );
+    assert!(
+        t.elapsed() < Duration::from_secs(2),
+        "noticed after {:?}",
+        t.elapsed()
+    );
+}
+
 #[tokio::test]
 async fn pod_lifecycle_with_logs_exec_and_network() {
     let node = Node::start().await;
@@ -36,6 +59,12 @@ async fn pod_lifecycle_with_logs_exec_and_network() {
 
     let version = client.version().await.unwrap();
     assert_eq!(version.runtime_name, "containerd");
+    // The node's readiness: NetworkReady needs the CNI config to have been loaded.
+    let conditions = client.status().await.unwrap().status.unwrap().conditions;
+    for kind in ["RuntimeReady", "NetworkReady"] {
+        let c = conditions.iter().find(|c| c.r#type == kind);
+        assert!(c.is_some_and(|c| c.status), "{kind} in {conditions:?}");
+    }
     let images = client.list_images(None).await.unwrap();
     for name in [BUSYBOX_IMAGE, PAUSE_IMAGE] {
         assert!(
@@ -193,6 +222,22 @@ async fn pod_lifecycle_with_logs_exec_and_network() {
     assert!(client.list_containers(None).await.unwrap().is_empty());
     // Removing twice is fine: the kubelet retries removals.
     client.remove_pod_sandbox(&pod).await.unwrap();
+
+    client
+        .remove_image(image_spec(BUSYBOX_IMAGE))
+        .await
+        .unwrap();
+    assert_eq!(
+        client
+            .image_status(image_spec(BUSYBOX_IMAGE))
+            .await
+            .unwrap(),
+        None
+    );
+    client
+        .remove_image(image_spec(BUSYBOX_IMAGE))
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
