@@ -5,6 +5,7 @@
 //! (`store::testing`). Keys follow the Kubernetes etcd layout
 //! (`/registry/<resource>/<namespace>/<name>`); values are opaque bytes.
 
+pub mod cache;
 pub mod etcd;
 pub mod sqlite;
 pub mod testing;

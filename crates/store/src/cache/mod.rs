@@ -1,0 +1,153 @@
+//! A watch cache in front of any backend, like kube-apiserver's cacher: one upstream
+//! watch per resource type, fanned out to every watcher of that type, with a bounded
+//! window of recent events so watchers resuming from a recent revision are served
+//! from memory. A watcher that cannot keep up is closed with a clear reason instead of
+//! slowing the others or growing memory.
+//!
+//! Reads and writes pass through to the backend; only watches are served here.
+
+mod resource;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use parking_lot::Mutex;
+
+use crate::{KeyValue, ListOptions, ListResult, Result, Revision, Store, WatchStream};
+use resource::ResourceCache;
+
+/// Sizes of the cache.
+#[derive(Clone, Copy, Debug)]
+pub struct CacheConfig {
+    /// Recent events kept per resource type for watchers resuming from the past.
+    pub history: usize,
+    /// Events buffered per watcher before it counts as too slow and is closed.
+    pub watcher_buffer: usize,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        // Upstream sizes its window by time (75 s); a fixed count bounds memory.
+        Self {
+            history: 10_000,
+            watcher_buffer: 10_000,
+        }
+    }
+}
+
+pub struct WatchCache {
+    inner: Arc<dyn Store>,
+    config: CacheConfig,
+    resources: Mutex<HashMap<String, Arc<ResourceCache>>>,
+}
+
+impl WatchCache {
+    pub fn new(inner: Arc<dyn Store>, config: CacheConfig) -> Self {
+        Self {
+            inner,
+            config,
+            resources: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The cache serving `root`, started on first use and restarted after it failed.
+    async fn resource(&self, root: &str) -> Result<Arc<ResourceCache>> {
+        if let Some(c) = self.resources.lock().get(root).filter(|c| c.is_live()) {
+            return Ok(c.clone());
+        }
+        let started = ResourceCache::start(self.inner.clone(), root, self.config).await?;
+        let mut all = self.resources.lock();
+        // Another watcher may have started it meanwhile; keep the first live one.
+        let entry = all
+            .entry(root.to_string())
+            .or_insert_with(|| started.clone());
+        if !entry.is_live() {
+            *entry = started;
+        }
+        Ok(entry.clone())
+    }
+}
+
+/// The resource type a watch prefix belongs to, in the etcd layout:
+/// `/registry/<resource>/` for built-ins, `/registry/<group>/<resource>/` where the
+/// first segment is a group (it has a dot). Other prefixes are their own root.
+pub fn resource_root(prefix: &str) -> String {
+    let Some(rest) = prefix.strip_prefix("/registry/") else {
+        return prefix.to_string();
+    };
+    let segments: Vec<&str> = rest.split('/').collect();
+    let depth = if segments[0].contains('.') { 2 } else { 1 };
+    // A prefix that stops inside the resource segment(s) is its own root.
+    if segments.len() <= depth || segments[..depth].iter().any(|s| s.is_empty()) {
+        return prefix.to_string();
+    }
+    format!("/registry/{}/", segments[..depth].join("/"))
+}
+
+#[async_trait]
+impl Store for WatchCache {
+    async fn get(&self, key: &str) -> Result<Option<KeyValue>> {
+        self.inner.get(key).await
+    }
+
+    async fn list(&self, prefix: &str, opts: ListOptions) -> Result<ListResult> {
+        self.inner.list(prefix, opts).await
+    }
+
+    async fn create(&self, key: &str, value: Bytes) -> Result<KeyValue> {
+        self.inner.create(key, value).await
+    }
+
+    async fn update(&self, key: &str, value: Bytes, expected: Revision) -> Result<KeyValue> {
+        self.inner.update(key, value, expected).await
+    }
+
+    async fn delete(&self, key: &str, expected: Option<Revision>) -> Result<KeyValue> {
+        self.inner.delete(key, expected).await
+    }
+
+    async fn watch(&self, prefix: &str, after: Revision) -> Result<WatchStream> {
+        let cache = self.resource(&resource_root(prefix)).await?;
+        match cache.watch(prefix, after).await? {
+            Some(stream) => Ok(stream),
+            // Older than the window: the backend still has it, or says it is compacted.
+            None => self.inner.watch(prefix, after).await,
+        }
+    }
+
+    async fn compact(&self, revision: Revision) -> Result<()> {
+        self.inner.compact(revision).await?;
+        for cache in self.resources.lock().values() {
+            cache.compacted(revision);
+        }
+        Ok(())
+    }
+
+    async fn current_revision(&self) -> Result<Revision> {
+        self.inner.current_revision().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::resource_root;
+
+    #[test]
+    fn roots_follow_the_etcd_layout() {
+        assert_eq!(resource_root("/registry/pods/"), "/registry/pods/");
+        assert_eq!(resource_root("/registry/pods/default/"), "/registry/pods/");
+        assert_eq!(
+            resource_root("/registry/pods/default/web"),
+            "/registry/pods/"
+        );
+        assert_eq!(
+            resource_root("/registry/example.com/widgets/ns/"),
+            "/registry/example.com/widgets/"
+        );
+        assert_eq!(resource_root("/registry/"), "/registry/");
+        assert_eq!(resource_root("/registry/po"), "/registry/po");
+        assert_eq!(resource_root("/other/x/"), "/other/x/");
+    }
+}
