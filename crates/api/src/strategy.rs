@@ -50,6 +50,12 @@ pub trait Strategy: Send + Sync {
         false
     }
 
+    /// The fields of a request body this type's schema does not know and would drop
+    /// (custom resources: pruning), for `?fieldValidation=`; paths as `spec.foo`.
+    fn unknown_fields(&self, _obj: &Value) -> Vec<String> {
+        Vec::new()
+    }
+
     /// Warnings returned to the client in `Warning` headers.
     fn warnings(&self, _obj: &Value) -> Vec<String> {
         Vec::new()

@@ -1,13 +1,25 @@
 //! Custom resources: the resources a CustomResourceDefinition defines, with the rules
 //! its schema gives them.
 
+mod definition;
+mod format;
+mod prune;
+pub mod schema;
 mod strategy;
+mod structural;
+#[cfg(test)]
+mod tests;
+mod validate;
 
 use std::sync::Arc;
 
 use serde_json::Value;
 
+pub use definition::CrdStrategy;
+pub use prune::{apply_defaults, prune};
 pub use strategy::CustomResourceStrategy;
+pub use structural::validate as validate_structural;
+pub use validate::validate as validate_object;
 
 use crate::resource::{ResourceInfo, STANDARD_VERBS, Subresource};
 

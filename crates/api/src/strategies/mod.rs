@@ -26,6 +26,9 @@ pub fn for_resource(group: &str, plural: &str) -> Arc<dyn Strategy> {
         "" => core::for_resource(plural),
         "apps" => apps::for_resource(plural),
         "batch" => batch::for_resource(plural),
+        "apiextensions.k8s.io" if plural == "customresourcedefinitions" => {
+            Some(Arc::new(crate::crd::CrdStrategy) as Arc<dyn Strategy>)
+        }
         other => others::for_resource(other, plural),
     };
     found.unwrap_or_else(|| Arc::new(DefaultStrategy))
