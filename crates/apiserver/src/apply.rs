@@ -1,16 +1,14 @@
-//! Server-side apply (`PATCH` with `application/apply-patch+yaml`).
-//!
-//! First version: the applied configuration creates the object when it is missing and
-//! is merged into it otherwise, with strategic-merge semantics. Field ownership
-//! (managedFields, conflicts, removal of fields a manager stopped applying) is not
-//! tracked yet.
+//! Server-side apply (`PATCH` with `application/apply-patch+yaml`): the applied
+//! configuration is merged into the object (or creates it), fields the manager
+//! stopped applying are removed, and changes to fields other managers own are
+//! conflicts unless forced (see [`crate::managedfields::apply`]).
 
 use serde_json::Value;
 
 use api::ResourceInfo;
 
 use crate::error::{ApiError, Result};
-use crate::patch::strategic;
+use crate::managedfields::apply::{self as ssa, Request};
 use crate::registry::{Context, Registry, UpdateMode};
 
 #[allow(clippy::too_many_arguments)]
@@ -22,15 +20,15 @@ pub async fn server_side_apply(
     applied: Value,
     mode: UpdateMode,
     ctx: &Context,
-    _force: bool,
+    force: bool,
 ) -> Result<Value> {
-    if ctx.field_manager.as_deref().is_none_or(str::is_empty) {
+    let Some(manager) = ctx.field_manager.as_deref().filter(|m| !m.is_empty()) else {
         return Err(ApiError::new(
             422,
             "Invalid",
             "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch",
         ));
-    }
+    };
     if !applied.is_object() {
         return Err(ApiError::bad_request(
             "the applied configuration must be an object",
@@ -43,14 +41,30 @@ pub async fn server_side_apply(
             "the name of the object ({n}) does not match the name on the URL ({name})"
         )));
     }
+    if applied
+        .pointer("/metadata/managedFields")
+        .is_some_and(|m| !m.is_null())
+    {
+        return Err(ApiError::bad_request("metadata.managedFields must be nil"));
+    }
+    let req = Request {
+        info,
+        manager,
+        subresource: ctx.subresource(),
+        force,
+    };
+    let inner = Context {
+        applying: true,
+        ..ctx.clone()
+    };
     if registry.try_get(info, ns, name).await?.is_none() && mode == UpdateMode::Main {
-        let mut obj = applied.clone();
+        let mut obj = ssa::apply(&req, None, &applied)?.unwrap_or(applied);
         api::meta::set_str(&mut obj, "name", name);
-        return registry.create(info, ns, obj, ctx).await;
+        return registry.create(info, ns, obj, &inner).await;
     }
     registry
-        .guaranteed_update(info, ns, name, mode, ctx, |current| {
-            strategic::merge(info, current, &applied)
+        .guaranteed_update(info, ns, name, mode, &inner, |current| {
+            Ok(ssa::apply(&req, Some(current), &applied)?.unwrap_or_else(|| current.clone()))
         })
         .await
 }

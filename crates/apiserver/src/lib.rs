@@ -14,6 +14,7 @@ pub mod error;
 pub mod field_validation;
 pub mod handlers;
 pub mod health;
+pub mod managedfields;
 pub mod metrics;
 pub mod negotiate;
 pub mod openapi;

@@ -109,6 +109,13 @@ async fn dispatch(state: Arc<ApiState>, req: Request) -> Result<Response> {
         user,
         dry_run: query.dry_run()?,
         field_manager: query.value("fieldManager").map(str::to_string),
+        agent_manager: parts
+            .headers
+            .get(http::header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .and_then(crate::managedfields::manager_from_user_agent),
+        subresource: ri.subresource.clone(),
+        applying: false,
     };
     let stored = api::builtin::is_stored(&info);
     let call = Call {

@@ -51,6 +51,9 @@ impl Registry {
         if let Some(prefix) = &generate {
             meta::set_str(&mut obj, "name", &generated_name(prefix));
         }
+        if let Some(manager) = ctx.update_manager() {
+            crate::managedfields::record_update(info, None, &mut obj, manager, ctx.subresource());
+        }
         let errors = info.strategy.validate(&obj);
         if !errors.is_empty() {
             return Err(ApiError::invalid(

@@ -33,8 +33,15 @@ pub struct Context {
     pub user: UserInfo,
     /// `dryRun=All`: run everything but the write.
     pub dry_run: bool,
-    /// The field manager (`fieldManager` or derived from the user agent).
+    /// The `fieldManager` the request named.
     pub field_manager: Option<String>,
+    /// The manager derived from the user agent, for requests that name none.
+    pub agent_manager: Option<String>,
+    /// The subresource written (`status`, `scale` …), for managedFields.
+    pub subresource: Option<String>,
+    /// Server-side apply: the caller computed the new object's managedFields, which
+    /// the registry keeps instead of recording an update.
+    pub applying: bool,
 }
 
 impl Context {
@@ -45,7 +52,28 @@ impl Context {
             user: UserInfo::system(),
             dry_run: false,
             field_manager: None,
+            agent_manager: None,
+            subresource: None,
+            applying: false,
         }
+    }
+
+    /// The manager of this request's writes, when they are tracked.
+    pub fn manager(&self) -> Option<&str> {
+        self.field_manager
+            .as_deref()
+            .filter(|m| !m.is_empty())
+            .or(self.agent_manager.as_deref())
+    }
+
+    /// The manager an update records managedFields for: `None` for server-side apply
+    /// (which records its own) and for the server's untracked writes.
+    pub(crate) fn update_manager(&self) -> Option<&str> {
+        if self.applying { None } else { self.manager() }
+    }
+
+    pub fn subresource(&self) -> &str {
+        self.subresource.as_deref().unwrap_or_default()
     }
 }
 

@@ -109,8 +109,29 @@ impl Registry {
             {
                 return Err(ApiError::modified(info, name));
             }
+            let applied_fields = ctx
+                .applying
+                .then(|| new.pointer("/metadata/managedFields").cloned());
             self.prepare_update(info, ns, &old, &mut new, mode, ctx)
                 .await?;
+            match (ctx.update_manager(), applied_fields) {
+                (_, _) if mode == UpdateMode::Unchecked => {}
+                (Some(manager), _) => crate::managedfields::record_update(
+                    info,
+                    Some(&old),
+                    &mut new,
+                    manager,
+                    ctx.subresource(),
+                ),
+                (None, Some(fields)) => {
+                    let m = meta::metadata_mut(&mut new);
+                    match fields {
+                        Some(f) => m.insert("managedFields".into(), f),
+                        None => m.shift_remove("managedFields"),
+                    };
+                }
+                (None, None) => {}
+            }
             if same_object(&old, &new) {
                 return Ok(old);
             }
