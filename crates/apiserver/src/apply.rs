@@ -1,7 +1,8 @@
 //! Server-side apply (`PATCH` with `application/apply-patch+yaml`): the applied
 //! configuration is merged into the object (or creates it), fields the manager
 //! stopped applying are removed, and changes to fields other managers own are
-//! conflicts unless forced (see [`crate::managedfields::apply`]).
+//! conflicts unless forced (see [`crate::managedfields::apply`]). Returns the object
+//! and whether the apply created it.
 
 use serde_json::Value;
 
@@ -21,7 +22,7 @@ pub async fn server_side_apply(
     mode: UpdateMode,
     ctx: &Context,
     force: bool,
-) -> Result<Value> {
+) -> Result<(Value, bool)> {
     let Some(manager) = ctx.field_manager.as_deref().filter(|m| !m.is_empty()) else {
         return Err(ApiError::new(
             422,
@@ -60,11 +61,12 @@ pub async fn server_side_apply(
     if registry.try_get(info, ns, name).await?.is_none() && mode == UpdateMode::Main {
         let mut obj = ssa::apply(&req, None, &applied)?.unwrap_or(applied);
         api::meta::set_str(&mut obj, "name", name);
-        return registry.create(info, ns, obj, &inner).await;
+        return Ok((registry.create(info, ns, obj, &inner).await?, true));
     }
-    registry
+    let updated = registry
         .guaranteed_update(info, ns, name, mode, &inner, |current| {
             Ok(ssa::apply(&req, Some(current), &applied)?.unwrap_or_else(|| current.clone()))
         })
-        .await
+        .await?;
+    Ok((updated, false))
 }

@@ -118,7 +118,7 @@ pub async fn patch_as(mut call: Call, mode: UpdateMode) -> Result<Response> {
     };
     let name = call.name().to_string();
     let info = call.info.clone();
-    let obj = if kind == PatchType::Apply {
+    let (obj, created) = if kind == PatchType::Apply {
         crate::apply::server_side_apply(
             &call.state.registry,
             &info,
@@ -131,21 +131,22 @@ pub async fn patch_as(mut call: Call, mode: UpdateMode) -> Result<Response> {
         )
         .await?
     } else {
-        call.state
+        let patched = call
+            .state
             .registry
             .guaranteed_update(&info, call.ns(), &name, mode, &call.ctx, |current| {
                 patch::apply(kind, &info, current, &patch_doc)
             })
-            .await?
+            .await?;
+        (patched, false)
+    };
+    let code = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
     };
     Ok(with_warnings(
-        respond::object(
-            StatusCode::OK,
-            &call.info,
-            &obj,
-            call.output,
-            IncludeObject::Metadata,
-        ),
+        respond::object(code, &call.info, &obj, call.output, IncludeObject::Metadata),
         &warnings,
     ))
 }

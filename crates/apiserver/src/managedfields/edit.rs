@@ -15,7 +15,7 @@ pub fn merge(schema: &Schema, live: &Value, config: &Value) -> Value {
 
 fn merge_at(schema: &Schema, live: &Value, config: &Value, ptr: &str) -> Value {
     match (live, config) {
-        (Value::Object(l), Value::Object(c)) => {
+        (Value::Object(l), Value::Object(c)) if !schema.atomic_object(ptr) => {
             let mut out = l.clone();
             for (k, cv) in c {
                 if cv.is_null() {

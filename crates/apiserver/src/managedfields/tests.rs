@@ -46,7 +46,7 @@ fn field_set_of_an_applied_configuration() {
             "f:metadata": {"f:labels": {"f:a": {}}},
             "f:spec": {
                 "f:replicas": {},
-                "f:selector": {"f:matchLabels": {"f:app": {}}},
+                "f:selector": {},
                 "f:template": {
                     "f:metadata": {"f:labels": {"f:app": {}}},
                     "f:spec": {"f:containers": {"k:{\"name\":\"c\"}": {

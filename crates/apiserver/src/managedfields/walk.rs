@@ -36,8 +36,16 @@ const MAP_FIELDS: &[&str] = &[
     "hard",
     "used",
     "parameters",
-    "selector",
     "rollingUpdate",
+];
+
+/// Objects that are owned and replaced as a whole in the built-in types (label
+/// selectors are `+structType=atomic`, service and node selectors `+mapType=atomic`).
+const ATOMIC_OBJECTS: &[&str] = &[
+    "selector",
+    "nodeSelector",
+    "labelSelector",
+    "namespaceSelector",
 ];
 
 /// The list semantics of one resource's fields.
@@ -73,6 +81,15 @@ impl Schema {
             Some(k) => ListKind::Map(vec![k]),
             None => ListKind::Atomic,
         }
+    }
+
+    /// Whether the object at `ptr` is atomic.
+    pub fn atomic_object(&self, ptr: &str) -> bool {
+        self.keys.is_some()
+            && ptr
+                .rsplit('/')
+                .next()
+                .is_some_and(|last| ATOMIC_OBJECTS.contains(&last))
     }
 
     /// Whether a node created by an update is owned itself (`.`), as upstream owns
@@ -132,7 +149,7 @@ pub fn item_elems(kind: &ListKind, items: &[Value]) -> Option<Vec<Elem>> {
 pub fn field_set(schema: &Schema, v: &Value) -> FieldSet {
     fn walk(schema: &Schema, v: &Value, ptr: &str, prefix: &mut Path, out: &mut FieldSet) {
         match v {
-            Value::Object(m) if !m.is_empty() => {
+            Value::Object(m) if !m.is_empty() && !schema.atomic_object(ptr) => {
                 for (k, c) in m {
                     prefix.push(Elem::Field(k.clone()));
                     walk(schema, c, &format!("{ptr}/{k}"), prefix, out);
@@ -202,7 +219,8 @@ fn cmp(
 ) {
     let is_obj = |v: Option<&Value>| v.is_none_or(Value::is_object);
     let nonempty_obj = |v: Option<&Value>| entries(v).is_some_and(|m| !m.is_empty());
-    if is_obj(l) && is_obj(r) && (nonempty_obj(l) || nonempty_obj(r)) {
+    if is_obj(l) && is_obj(r) && (nonempty_obj(l) || nonempty_obj(r)) && !schema.atomic_object(ptr)
+    {
         let empty = Map::new();
         let lm = entries(l).unwrap_or(&empty);
         let rm = entries(r).unwrap_or(&empty);
