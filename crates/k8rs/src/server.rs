@@ -147,7 +147,11 @@ pub async fn run(args: ServerArgs) -> Result<()> {
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("cannot create --data-dir {}", args.data_dir.display()))?;
 
-    let store = open_store(&args).await?;
+    // Every watch goes through one cache per resource type, as kube-apiserver's cacher.
+    let store: Arc<dyn store::Store> = Arc::new(store::cache::WatchCache::new(
+        open_store(&args).await?,
+        store::cache::CacheConfig::default(),
+    ));
 
     let mut ips = vec![advertise, kubernetes_ip];
     if !args.bind_address.is_unspecified() {
