@@ -92,7 +92,7 @@ fn deployment_walkthrough_and_namespace_deletion() {
         "deployment",
         "web",
         "--image=nginx:1.25",
-        "--replicas=2",
+        "--replicas=3",
     ]);
     s.kubectl_ok(&["rollout", "status", "deployment/web", "--timeout=60s"]);
     let ready = |n: usize| {
@@ -101,12 +101,49 @@ fn deployment_walkthrough_and_namespace_deletion() {
             out.lines().filter(|l| l.contains("Running")).count() == n
         }
     };
-    assert!(ready(2)(&s), "{}", s.kubectl_ok(&["get", "pods"]));
+    assert!(ready(3)(&s), "{}", s.kubectl_ok(&["get", "pods"]));
 
-    s.kubectl_ok(&["scale", "deployment", "web", "--replicas=3"]);
-    wait_for("3 pods running", Duration::from_secs(60), || {
-        ready(3)(&s).then_some(())
+    s.kubectl_ok(&["scale", "deployment", "web", "--replicas=10"]);
+    wait_for("10 pods running", Duration::from_secs(60), || {
+        ready(10)(&s).then_some(())
     });
+    s.kubectl_ok(&["scale", "deployment", "web", "--replicas=3"]);
+    wait_for("back to 3 pods", Duration::from_secs(60), || {
+        let out = s.kubectl_ok(&["get", "pods", "-l", "app=web", "--no-headers"]);
+        (out.lines().count() == 3 && ready(3)(&s)).then_some(())
+    });
+    // Upstream's columns, wide included.
+    let wide = s.kubectl_ok(&["get", "rs,deploy,pods", "-o", "wide"]);
+    for column in [
+        "DESIRED",
+        "CURRENT",
+        "READY",
+        "CONTAINERS",
+        "IMAGES",
+        "SELECTOR",
+        "UP-TO-DATE",
+        "AVAILABLE",
+        "STATUS",
+        "RESTARTS",
+        "IP",
+        "NODE",
+        "NOMINATED NODE",
+        "READINESS GATES",
+    ] {
+        assert!(wide.contains(column), "{column} missing:\n{wide}");
+    }
+    let deploy = wide
+        .lines()
+        .find(|l| l.starts_with("deployment.apps/web "))
+        .unwrap_or_default();
+    assert!(
+        deploy
+            .split_whitespace()
+            .skip(1)
+            .take(3)
+            .eq(["3/3", "3", "3"]),
+        "{wide}"
+    );
 
     s.kubectl_ok(&["set", "image", "deployment/web", "nginx=nginx:1.26"]);
     s.kubectl_ok(&["rollout", "status", "deployment/web", "--timeout=60s"]);
