@@ -61,7 +61,8 @@ fn invariants(s: &Value, lvl: Level, path: &str, errs: &mut Vec<FieldError>) {
                 "must not be used at the root",
             ));
         }
-        if properties(s).is_some_and(|p| !p.is_empty()) {
+        let allows = s.get("additionalProperties").and_then(Value::as_bool) != Some(false);
+        if allows && properties(s).is_some_and(|p| !p.is_empty()) {
             errs.push(FieldError::forbidden(
                 at(path, "additionalProperties"),
                 "additionalProperties and properties are mutual exclusive",

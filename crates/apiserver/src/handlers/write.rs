@@ -19,15 +19,20 @@ use crate::registry::{DeleteOptions, ListParams, UpdateMode};
 /// the warnings to send (Warn).
 fn field_warnings(call: &Call, body: &Value) -> Result<Vec<String>> {
     let mode = Mode::from_query(&call.query)?;
-    if mode == Mode::Ignore || call.info.custom {
+    if mode == Mode::Ignore {
         return Ok(Vec::new());
     }
-    let unknown = field_validation::unknown_fields(
-        &call.info.group,
-        &call.info.version,
-        &call.info.kind,
-        body,
-    );
+    // Custom resources: the fields their schema would prune.
+    let unknown = if call.info.custom {
+        call.info.strategy.unknown_fields(body)
+    } else {
+        field_validation::unknown_fields(
+            &call.info.group,
+            &call.info.version,
+            &call.info.kind,
+            body,
+        )
+    };
     field_validation::check(mode, unknown)
 }
 
