@@ -84,7 +84,12 @@ impl Strategy for CrdStrategy {
     }
 
     fn validate_update(&self, new: &Value, old: &Value) -> Vec<FieldError> {
+        // Ratcheting: what was already invalid in the old object (a CRD stored before
+        // these checks existed) does not block updates such as adding a finalizer.
+        let before: std::collections::HashSet<String> =
+            self.validate(old).iter().map(|e| e.to_string()).collect();
         let mut errs = self.validate(new);
+        errs.retain(|e| !before.contains(&e.to_string()));
         let at = |v: &'_ Value, p: &str| v.pointer(p).cloned();
         let mut fixed = vec![
             ("/spec/group", "spec.group"),

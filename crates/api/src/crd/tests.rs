@@ -237,6 +237,22 @@ fn crd_strategy_defaults_and_validates() {
 }
 
 #[test]
+fn crd_updates_ratchet_old_errors_and_keep_names_immutable() {
+    let st = CrdStrategy;
+    let mut old = crd(json!({"properties": {"spec": {"type": "object"}}}));
+    st.default(&mut old);
+    let mut new = old.clone();
+    new["metadata"]["finalizers"] = json!(["x"]);
+    assert!(st.validate_update(&new, &old).is_empty());
+    new["spec"]["group"] = json!("other.com");
+    let got = msgs(&st.validate_update(&new, &old));
+    assert!(
+        got.contains(&r#"spec.group: Invalid value: "other.com": field is immutable"#.to_string()),
+        "{got:?}"
+    );
+}
+
+#[test]
 fn custom_resource_strategy_prunes_defaults_validates() {
     let version = json!({"name": "v1", "schema": {"openAPIV3Schema": schema()},
         "subresources": {"status": {}}});
