@@ -1,5 +1,6 @@
 //! The `k8rs` binary: parses flags and composes the component crates.
 
+mod agent;
 mod component_args;
 mod controlplane;
 mod hollow_nodes;

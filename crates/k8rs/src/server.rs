@@ -72,6 +72,8 @@ pub struct ServerArgs {
     /// terminated-pod-gc-threshold, concurrent-syncs.
     #[arg(long = "kube-controller-manager-arg")]
     pub kube_controller_manager_arg: Vec<String>,
+    #[command(flatten)]
+    pub agent: crate::agent::AgentArgs,
     /// Exit when standard input closes (for supervisors and tests that own the process).
     #[arg(long, hide = true)]
     pub exit_with_stdin: bool,
@@ -249,7 +251,7 @@ pub async fn run(args: ServerArgs) -> Result<()> {
     }
 
     crate::controlplane::start(
-        router,
+        router.clone(),
         state,
         crate::controlplane::ControlPlaneConfig {
             identity: controller_options.identity.clone(),
@@ -257,7 +259,16 @@ pub async fn run(args: ServerArgs) -> Result<()> {
         },
     );
     if !args.disable_agent {
-        tracing::warn!("the node agent is not built yet: this server runs the control plane only");
+        crate::agent::start_in_server(
+            router,
+            crate::agent::NodeParams {
+                data_dir: args.data_dir.clone(),
+                node_name: node_name.clone(),
+                node_ip: advertise,
+                cluster_dns: args.cluster_dns,
+                args: args.agent.clone(),
+            },
+        );
     }
     tracing::info!(kubeconfig = %args.write_kubeconfig.display(), "k8rs is ready");
 

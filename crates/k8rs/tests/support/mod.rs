@@ -19,6 +19,8 @@ pub struct Server {
 #[derive(Default, Clone)]
 pub struct Opts {
     pub args: Vec<String>,
+    /// Run the node agent (real containers) instead of passing `--disable-agent`.
+    pub agent: bool,
 }
 
 impl Server {
@@ -44,7 +46,8 @@ impl Server {
                 "127.0.0.1",
             ])
             .args(["--write-kubeconfig", kubeconfig.to_str().unwrap()])
-            .args(["--disable-agent", "--exit-with-stdin"])
+            .args((!opts.agent).then_some("--disable-agent"))
+            .arg("--exit-with-stdin")
             .args(&opts.args)
             .env("HOME", &home)
             .env_remove("KUBECONFIG")

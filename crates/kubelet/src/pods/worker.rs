@@ -1,0 +1,468 @@
+//! One pod's worker: runs its sandbox and containers through CRI, restarts them per
+//! restartPolicy with CrashLoopBackOff, reports status, and on deletion stops
+//! everything within the grace period and makes the final delete.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cri::v1::{ContainerState, ContainerStatus, PodSandboxConfig};
+use k8s_openapi::api::core::v1::{Container, Pod};
+use kube::Api;
+use kube::api::{DeleteParams, Patch, PatchParams, Preconditions};
+use serde_json::{Value, json};
+use tokio::sync::watch;
+
+use super::Ctx;
+use super::spec::{self, ContainerInput};
+use super::status::{self, Conditions, ContainerView};
+
+/// How often container states are re-read (upstream's PLEG relists every second).
+const RESYNC: Duration = Duration::from_secs(1);
+const BACKOFF_START: Duration = Duration::from_secs(10);
+const BACKOFF_MAX: Duration = Duration::from_secs(300);
+/// A pull cannot succeed here (no registry); don't let a hanging one stall the pod.
+const PULL_TIMEOUT: Duration = Duration::from_secs(30);
+
+struct Sandbox {
+    id: String,
+    config: PodSandboxConfig,
+    ip: String,
+    stopped: bool,
+}
+
+#[derive(Default)]
+struct Rec {
+    id: Option<String>,
+    current: Option<ContainerStatus>,
+    previous: Option<ContainerStatus>,
+    restart_count: u32,
+    waiting: Option<(String, String)>,
+    /// The delay before the next restart; None until the first restart.
+    backoff: Option<Duration>,
+    /// When the current container was first seen exited.
+    exited_at: Option<Instant>,
+}
+
+struct Worker {
+    ctx: Arc<Ctx>,
+    sandbox: Option<Sandbox>,
+    sandbox_error: Option<String>,
+    containers: HashMap<String, Rec>,
+    conditions: Conditions,
+    start_time: String,
+    reported: Option<Value>,
+    finished: bool,
+}
+
+pub async fn run(ctx: Arc<Ctx>, mut rx: watch::Receiver<Option<Pod>>) {
+    let mut w = Worker {
+        ctx,
+        sandbox: None,
+        sandbox_error: None,
+        containers: HashMap::new(),
+        conditions: Conditions::new(),
+        start_time: crate::time::now(),
+        reported: None,
+        finished: false,
+    };
+    loop {
+        let pod = rx.borrow_and_update().clone();
+        let Some(pod) = pod else {
+            // Gone from the API without our final delete (a forced delete): stop at once.
+            w.kill(Duration::ZERO).await;
+            return;
+        };
+        if pod.metadata.deletion_timestamp.is_some() {
+            if w.terminate(&pod).await {
+                return;
+            }
+        } else if let Err(e) = w.sync(&pod).await {
+            tracing::warn!(pod = ?pod.metadata.name, error = %e, "pod sync failed");
+        }
+        tokio::select! {
+            changed = rx.changed() => if changed.is_err() { return },
+            _ = tokio::time::sleep(RESYNC) => {}
+        }
+    }
+}
+
+fn exited(s: &ContainerStatus) -> bool {
+    s.state == ContainerState::ContainerExited as i32
+}
+
+impl Worker {
+    async fn sync(&mut self, pod: &Pod) -> crate::Result<()> {
+        if self.finished {
+            return Ok(());
+        }
+        let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
+        if matches!(phase, Some("Succeeded" | "Failed")) && self.sandbox.is_none() {
+            // Finished before this kubelet saw it: never run a terminal pod again.
+            self.finished = true;
+            return Ok(());
+        }
+        if self.sandbox.is_none() {
+            self.run_sandbox(pod).await;
+        }
+        if self.sandbox.is_some() {
+            let containers = pod
+                .spec
+                .as_ref()
+                .map(|s| s.containers.clone())
+                .unwrap_or_default();
+            for c in &containers {
+                self.sync_container(pod, c).await;
+            }
+        }
+        self.report(pod).await
+    }
+
+    async fn run_sandbox(&mut self, pod: &Pod) {
+        let config = spec::sandbox_config(&self.ctx.config, pod);
+        if let Err(e) = std::fs::create_dir_all(&config.log_directory) {
+            self.sandbox_error = Some(format!("cannot create {}: {e}", config.log_directory));
+            return;
+        }
+        let rt = &self.ctx.runtime.runtime;
+        let started = Instant::now();
+        let id = match rt.run_pod_sandbox(config.clone(), "").await {
+            Ok(id) => id,
+            Err(e) => {
+                tracing::warn!(pod = ?pod.metadata.name, error = %e, "FailedCreatePodSandBox");
+                self.sandbox_error = Some(e.to_string());
+                return;
+            }
+        };
+        let ip = match rt.pod_sandbox_status(&id).await {
+            Ok(s) => s
+                .status
+                .and_then(|s| s.network)
+                .map(|n| n.ip)
+                .unwrap_or_default(),
+            Err(e) => {
+                tracing::warn!(error = %e, "sandbox status failed");
+                String::new()
+            }
+        };
+        tracing::info!(pod = ?pod.metadata.name, %ip, elapsed = ?started.elapsed(), "sandbox running");
+        self.sandbox_error = None;
+        self.sandbox = Some(Sandbox {
+            id,
+            config,
+            ip,
+            stopped: false,
+        });
+    }
+
+    async fn sync_container(&mut self, pod: &Pod, c: &Container) {
+        let rt = self.ctx.runtime.runtime.clone();
+        let rec = self.containers.entry(c.name.clone()).or_default();
+        let Some(id) = rec.id.clone() else {
+            self.start_container(pod, c, 0).await;
+            return;
+        };
+        match rt.container_status(&id).await {
+            Ok(s) => rec.current = Some(s),
+            Err(e) if e.is_not_found() => {
+                // Removed behind our back: run it again.
+                rec.id = None;
+                rec.current = None;
+                return;
+            }
+            Err(e) => {
+                tracing::warn!(container = %c.name, error = %e, "container status failed");
+                return;
+            }
+        }
+        let Some(cur) = rec.current.as_ref().filter(|s| exited(s)) else {
+            return;
+        };
+        let policy = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.restart_policy.as_deref())
+            .unwrap_or("Always");
+        let restart = match policy {
+            "Never" => false,
+            "OnFailure" => cur.exit_code != 0,
+            _ => true,
+        };
+        if !restart {
+            return;
+        }
+        let exited_at = *rec.exited_at.get_or_insert_with(Instant::now);
+        if let Some(delay) = rec.backoff
+            && exited_at.elapsed() < delay
+        {
+            let m = pod.metadata.clone();
+            let message = format!(
+                "back-off {}s restarting failed container={} pod={}_{}({})",
+                delay.as_secs(),
+                c.name,
+                m.name.unwrap_or_default(),
+                m.namespace.unwrap_or_default(),
+                m.uid.unwrap_or_default()
+            );
+            rec.waiting = Some(("CrashLoopBackOff".into(), message));
+            return;
+        }
+        rec.backoff = Some(
+            rec.backoff
+                .map_or(BACKOFF_START, |d| (d * 2).min(BACKOFF_MAX)),
+        );
+        let attempt = rec.restart_count + 1;
+        self.start_container(pod, c, attempt).await;
+    }
+
+    /// Resolves the image per imagePullPolicy; Err is (reason, message) as upstream.
+    async fn image(
+        &self,
+        c: &Container,
+        prev_reason: Option<&str>,
+    ) -> Result<String, (String, String)> {
+        let image = c.image.clone().unwrap_or_default();
+        let images = &self.ctx.runtime.images;
+        let present = images.image_status(cri::image_spec(&image)).await;
+        let present = present.map_err(|e| ("ErrImagePull".to_string(), e.to_string()))?;
+        // Present images are used even under Always: no registry is reachable to
+        // re-check them (k3s's airgap images behave the same).
+        if let Some(img) = present {
+            return Ok(img.id);
+        }
+        if c.image_pull_policy.as_deref() == Some("Never") {
+            let m = format!("Container image \"{image}\" is not present with pull policy of Never");
+            return Err(("ErrImageNeverPull".into(), m));
+        }
+        if matches!(prev_reason, Some("ErrImagePull" | "ImagePullBackOff")) {
+            return Err((
+                "ImagePullBackOff".into(),
+                format!("Back-off pulling image \"{image}\""),
+            ));
+        }
+        let pull = images.pull_image(cri::image_spec(&image), None, None);
+        match tokio::time::timeout(PULL_TIMEOUT, pull).await {
+            Ok(Ok(r)) => Ok(r),
+            Ok(Err(e)) => Err((
+                "ErrImagePull".into(),
+                format!("Failed to pull image \"{image}\": {e}"),
+            )),
+            Err(_) => Err((
+                "ErrImagePull".into(),
+                format!("Failed to pull image \"{image}\": timed out"),
+            )),
+        }
+    }
+
+    async fn start_container(&mut self, pod: &Pod, c: &Container, attempt: u32) {
+        let prev_reason = self
+            .containers
+            .get(&c.name)
+            .and_then(|r| r.waiting.as_ref())
+            .map(|w| w.0.clone());
+        let result = self
+            .create_and_start(pod, c, attempt, prev_reason.as_deref())
+            .await;
+        let rt = self.ctx.runtime.runtime.clone();
+        let rec = self.containers.entry(c.name.clone()).or_default();
+        match result {
+            Ok((id, status)) => {
+                if attempt > 0 {
+                    rec.restart_count = attempt;
+                }
+                // Keep one dead container (its log serves --previous); remove older ones.
+                if let Some(old) = rec.previous.take() {
+                    let _ = rt.remove_container(&old.id).await;
+                }
+                rec.previous = rec.current.take();
+                rec.current = status;
+                rec.id = Some(id);
+                rec.waiting = None;
+                rec.exited_at = None;
+            }
+            Err(waiting) => rec.waiting = Some(waiting),
+        }
+    }
+
+    async fn create_and_start(
+        &self,
+        pod: &Pod,
+        c: &Container,
+        attempt: u32,
+        prev_reason: Option<&str>,
+    ) -> Result<(String, Option<ContainerStatus>), (String, String)> {
+        let sandbox = self.sandbox.as_ref().expect("sandbox running");
+        let image_ref = self.image(c, prev_reason).await?;
+        let host_ip = self.ctx.config.node_ip.to_string();
+        let input = ContainerInput {
+            pod,
+            container: c,
+            attempt,
+            image_ref: &image_ref,
+            pod_ip: &sandbox.ip,
+            host_ip: &host_ip,
+        };
+        let config = spec::container_config(&self.ctx.client, input)
+            .await
+            .map_err(|e| ("CreateContainerConfigError".to_string(), e.0))?;
+        let rt = &self.ctx.runtime.runtime;
+        let id = rt
+            .create_container(&sandbox.id, config, sandbox.config.clone())
+            .await
+            .map_err(|e| ("CreateContainerError".to_string(), e.to_string()))?;
+        if let Err(e) = rt.start_container(&id).await {
+            let _ = rt.remove_container(&id).await;
+            return Err(("RunContainerError".into(), e.to_string()));
+        }
+        Ok((id.clone(), rt.container_status(&id).await.ok()))
+    }
+
+    async fn report(&mut self, pod: &Pod) -> crate::Result<()> {
+        let spec = pod.spec.as_ref();
+        let creating = self
+            .sandbox_error
+            .as_ref()
+            .map(|_| ("ContainerCreating", ""));
+        let statuses: Vec<Value> = spec
+            .map(|s| s.containers.as_slice())
+            .unwrap_or_default()
+            .iter()
+            .map(|c| {
+                let rec = self.containers.get(&c.name);
+                status::container_status(&ContainerView {
+                    name: &c.name,
+                    spec_image: c.image.as_deref().unwrap_or_default(),
+                    waiting: rec
+                        .and_then(|r| r.waiting.as_ref())
+                        .map(|(a, b)| (a.as_str(), b.as_str()))
+                        .or(creating),
+                    current: rec.and_then(|r| r.current.as_ref()),
+                    last_terminated: rec.and_then(|r| r.previous.as_ref()),
+                    restart_count: rec.map_or(0, |r| r.restart_count),
+                })
+            })
+            .collect();
+        let policy = spec
+            .and_then(|s| s.restart_policy.as_deref())
+            .unwrap_or("Always");
+        let phase = status::phase(&statuses, policy);
+        let terminal = phase == "Succeeded" || phase == "Failed";
+        if terminal {
+            // Nothing will run in it again: release the IP, keep the containers' logs.
+            self.stop_sandbox().await;
+            self.finished = true;
+        }
+        let sandbox_ready = self.sandbox.as_ref().is_some_and(|s| !s.stopped);
+        let ip = self
+            .sandbox
+            .as_ref()
+            .map(|s| s.ip.clone())
+            .filter(|ip| !ip.is_empty());
+        let host_ip = self.ctx.config.node_ip.to_string();
+        let status = json!({
+            "phase": phase,
+            "conditions": self.conditions.build(pod, sandbox_ready, &statuses, phase),
+            "hostIP": host_ip,
+            "hostIPs": [{"ip": host_ip}],
+            "podIP": ip,
+            "podIPs": ip.as_ref().map(|ip| json!([{"ip": ip}])),
+            "startTime": pod.status.as_ref().and_then(|s| s.start_time.clone()).map_or(json!(self.start_time), |t| json!(t)),
+            "containerStatuses": statuses,
+        });
+        if self.reported.as_ref() == Some(&status) {
+            return Ok(());
+        }
+        let m = &pod.metadata;
+        let api: Api<Pod> = Api::namespaced(
+            self.ctx.client.clone(),
+            m.namespace.as_deref().unwrap_or("default"),
+        );
+        let patch = json!({"status": status});
+        let name = m.name.as_deref().unwrap_or_default();
+        api.patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await?;
+        tracing::debug!(pod = name, phase, "pod status reported");
+        self.reported = Some(status);
+        Ok(())
+    }
+
+    async fn stop_sandbox(&mut self) {
+        if let Some(s) = self.sandbox.as_mut().filter(|s| !s.stopped) {
+            match self.ctx.runtime.runtime.stop_pod_sandbox(&s.id).await {
+                Ok(()) => s.stopped = true,
+                Err(e) => tracing::warn!(error = %e, "stopping the sandbox failed"),
+            }
+        }
+    }
+
+    /// Stops every container (SIGTERM, SIGKILL after `grace`), then the sandbox, and
+    /// removes them.
+    async fn kill(&mut self, grace: Duration) {
+        let rt = self.ctx.runtime.runtime.clone();
+        let stops = self
+            .containers
+            .values()
+            .filter_map(|r| r.id.clone())
+            .map(|id| {
+                let rt = rt.clone();
+                async move {
+                    if let Err(e) = rt.stop_container(&id, grace).await
+                        && !e.is_not_found()
+                    {
+                        tracing::warn!(%id, error = %e, "stopping a container failed");
+                    }
+                }
+            });
+        futures::future::join_all(stops).await;
+        if let Some(s) = self.sandbox.take() {
+            for r in [
+                rt.stop_pod_sandbox(&s.id).await,
+                rt.remove_pod_sandbox(&s.id).await,
+            ] {
+                if let Err(e) = r
+                    && !e.is_not_found()
+                {
+                    tracing::warn!(id = %s.id, error = %e, "removing the sandbox failed");
+                }
+            }
+        }
+        self.containers.clear();
+    }
+
+    /// Graceful termination and the final delete; true once the pod is gone.
+    async fn terminate(&mut self, pod: &Pod) -> bool {
+        let m = &pod.metadata;
+        let grace = m
+            .deletion_grace_period_seconds
+            .or(pod
+                .spec
+                .as_ref()
+                .and_then(|s| s.termination_grace_period_seconds))
+            .unwrap_or(30);
+        let started = Instant::now();
+        self.kill(Duration::from_secs(grace.max(0) as u64)).await;
+        let api: Api<Pod> = Api::namespaced(
+            self.ctx.client.clone(),
+            m.namespace.as_deref().unwrap_or("default"),
+        );
+        let dp = DeleteParams {
+            grace_period_seconds: Some(0),
+            preconditions: Some(Preconditions {
+                uid: m.uid.clone(),
+                resource_version: None,
+            }),
+            ..Default::default()
+        };
+        let name = m.name.as_deref().unwrap_or_default();
+        match api.delete(name, &dp).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => {}
+            Err(e) => {
+                tracing::warn!(pod = name, error = %e, "final pod delete failed; retrying");
+                return false;
+            }
+        }
+        tracing::info!(pod = name, elapsed = ?started.elapsed(), "pod terminated and deleted");
+        true
+    }
+}
