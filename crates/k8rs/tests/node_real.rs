@@ -10,12 +10,13 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use cri::RuntimeService;
-use cri::containerd::{Config, force_cleanup};
+use cri::containerd::{Config, Containerd, force_cleanup};
 use support::{Opts, Server, wait_for};
 
 const BRIDGE: &str = "k8rs-nt0";
 const NODE: &str = "k8rs-node-test";
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+/// Tests here share the bridge and the pod network.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// The server and everything its agent started; dropping it leaves nothing behind:
 /// sandboxes (their CNI teardown), containerd, shims, mounts and the bridge.
@@ -26,8 +27,7 @@ struct Node {
 
 impl Node {
     fn start() -> Node {
-        let server = Server::start_with(Opts {
-            agent: true,
+        let server = Server::start_with_agent(Opts {
             args: [
                 "--cluster-cidr=10.188.0.0/16",
                 "--service-cidr=10.189.0.0/16",
@@ -112,38 +112,71 @@ fn containerd_pid(config: &Config) -> Option<u32> {
 
 impl Drop for Node {
     fn drop(&mut self) {
-        drop(self.server.take());
+        // The data dir goes with the Server: clean up before dropping it.
+        let Some(mut server) = self.server.take() else {
+            return;
+        };
+        server.kill();
         let config = self.containerd();
-        // Sandboxes first, while containerd still runs: that tears their CNI down.
-        self.cri(async |c| {
-            for pod in c.list_pod_sandbox(None).await.unwrap_or_default() {
-                let _ = c.stop_pod_sandbox(&pod.id).await;
-                let _ = c.remove_pod_sandbox(&pod.id).await;
-            }
-        });
-        if let Some(pid) = containerd_pid(&config) {
-            let _ = Command::new("kill").arg(pid.to_string()).status();
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while containerd_pid(&config).is_some() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            if containerd_pid(&config).is_some() {
-                let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
-                std::thread::sleep(Duration::from_millis(200));
-            }
-        }
-        match force_cleanup(&config) {
-            Ok(c) if c == Default::default() => {}
-            Ok(c) => eprintln!("forced cleanup: {c:?}"),
-            Err(e) => eprintln!("forced cleanup failed: {e}"),
+        if config.state_dir.exists() {
+            cleanup(&config);
         }
         let _ = Command::new("ip").args(["link", "del", BRIDGE]).output();
+        drop(server);
+    }
+}
+
+/// Removes every sandbox through CRI (so their CNI teardown runs and no iptables
+/// masquerade rules stay behind), stops containerd, then force-cleans what is left.
+/// containerd outlives the killed server; if it is gone anyway, one started again on
+/// the same state adopts the pods' shims.
+fn cleanup(config: &Config) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let restarted = match containerd_pid(config) {
+            Some(_) => None,
+            None => match Containerd::start(config.clone()).await {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    eprintln!("cannot restart containerd for cleanup: {e}");
+                    return;
+                }
+            },
+        };
+        if let Ok(client) = cri::CriClient::connect(config.socket()).await {
+            for pod in client.list_pod_sandbox(None).await.unwrap_or_default() {
+                let _ = client.stop_pod_sandbox(&pod.id).await;
+                let _ = client.remove_pod_sandbox(&pod.id).await;
+            }
+        }
+        if let Some(c) = restarted {
+            let _ = c.stop(Duration::from_secs(5)).await;
+        }
+    });
+    if let Some(pid) = containerd_pid(config) {
+        let _ = Command::new("kill").arg(pid.to_string()).status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while containerd_pid(config).is_some() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        if containerd_pid(config).is_some() {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    match force_cleanup(config) {
+        Ok(c) if c == Default::default() => {}
+        Ok(c) => eprintln!("forced cleanup: {c:?}"),
+        Err(e) => eprintln!("forced cleanup failed: {e}"),
     }
 }
 
 #[test]
 fn node_runs_real_pods() {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let _serial = SERIAL.blocking_lock();
     let t = Instant::now();
     let node = Node::start();
     let s = node.server();
@@ -227,7 +260,9 @@ fn node_runs_real_pods() {
         net.contains(&ip.parse::<std::net::IpAddr>().unwrap()),
         "pod IP {ip} not in {cidr}"
     );
-    let ping = Command::new("ping").args(["-c1", "-W2", &ip]).output();
+    let ping = Command::new("busybox")
+        .args(["ping", "-c1", "-W2", &ip])
+        .output();
     eprintln!("ping {ip} from the host: {:?}", ping.map(|o| o.status));
 
     // Deleting it stops its container and removes its sandbox before it leaves the API.

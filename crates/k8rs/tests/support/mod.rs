@@ -19,8 +19,6 @@ pub struct Server {
 #[derive(Default, Clone)]
 pub struct Opts {
     pub args: Vec<String>,
-    /// Run the node agent (real containers) instead of passing `--disable-agent`.
-    pub agent: bool,
 }
 
 impl Server {
@@ -29,6 +27,15 @@ impl Server {
     }
 
     pub fn start_with(opts: Opts) -> Server {
+        Self::spawn(opts, false)
+    }
+
+    /// A server with its node agent (real containers) instead of `--disable-agent`.
+    pub fn start_with_agent(opts: Opts) -> Server {
+        Self::spawn(opts, true)
+    }
+
+    fn spawn(opts: Opts, agent: bool) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
         let kubeconfig = dir.path().join("kubeconfig.yaml");
         let home = dir.path().join("home");
@@ -46,7 +53,7 @@ impl Server {
                 "127.0.0.1",
             ])
             .args(["--write-kubeconfig", kubeconfig.to_str().unwrap()])
-            .args((!opts.agent).then_some("--disable-agent"))
+            .args((!agent).then_some("--disable-agent"))
             .arg("--exit-with-stdin")
             .args(&opts.args)
             .env("HOME", &home)
@@ -219,6 +226,14 @@ impl Server {
                 .then_some(())
         });
         nodes
+    }
+}
+
+impl Server {
+    /// Kills the server process but keeps its data dir (for cleanups that need it).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

@@ -2,6 +2,7 @@
 //! spec.nodeName), and one worker task per pod that drives the runtime toward the
 //! pod's spec and reports its status.
 
+mod image;
 mod spec;
 mod status;
 mod worker;

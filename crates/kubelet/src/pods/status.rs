@@ -222,11 +222,11 @@ mod tests {
             json!({"waiting": {}}),
             json!({"terminated": {"exitCode": 1}}),
         );
-        assert_eq!(phase(&[creating.clone()], "Never"), "Pending");
+        assert_eq!(phase(std::slice::from_ref(&creating), "Never"), "Pending");
         assert_eq!(phase(&[run.clone(), ok.clone()], "Never"), "Running");
-        assert_eq!(phase(&[ok.clone()], "Never"), "Succeeded");
+        assert_eq!(phase(std::slice::from_ref(&ok), "Never"), "Succeeded");
         assert_eq!(phase(&[ok.clone(), bad.clone()], "Never"), "Failed");
-        assert_eq!(phase(&[bad.clone()], "OnFailure"), "Running");
+        assert_eq!(phase(std::slice::from_ref(&bad), "OnFailure"), "Running");
         assert_eq!(phase(&[ok], "Always"), "Running");
         assert_eq!(phase(&[backoff], "Always"), "Running");
     }

@@ -9,9 +9,11 @@ use std::time::{Duration, Instant};
 use cri::v1::{ContainerState, ContainerStatus, PodSandboxConfig};
 use k8s_openapi::api::core::v1::{Container, Pod};
 use kube::Api;
-use kube::api::{DeleteParams, Patch, PatchParams, Preconditions};
+use kube::api::{Patch, PatchParams};
 use serde_json::{Value, json};
 use tokio::sync::watch;
+
+mod terminate;
 
 use super::Ctx;
 use super::spec::{self, ContainerInput};
@@ -21,8 +23,6 @@ use super::status::{self, Conditions, ContainerView};
 const RESYNC: Duration = Duration::from_secs(1);
 const BACKOFF_START: Duration = Duration::from_secs(10);
 const BACKOFF_MAX: Duration = Duration::from_secs(300);
-/// A pull cannot succeed here (no registry); don't let a hanging one stall the pod.
-const PULL_TIMEOUT: Duration = Duration::from_secs(30);
 
 struct Sandbox {
     id: String,
@@ -215,45 +215,6 @@ impl Worker {
         self.start_container(pod, c, attempt).await;
     }
 
-    /// Resolves the image per imagePullPolicy; Err is (reason, message) as upstream.
-    async fn image(
-        &self,
-        c: &Container,
-        prev_reason: Option<&str>,
-    ) -> Result<String, (String, String)> {
-        let image = c.image.clone().unwrap_or_default();
-        let images = &self.ctx.runtime.images;
-        let present = images.image_status(cri::image_spec(&image)).await;
-        let present = present.map_err(|e| ("ErrImagePull".to_string(), e.to_string()))?;
-        // Present images are used even under Always: no registry is reachable to
-        // re-check them (k3s's airgap images behave the same).
-        if let Some(img) = present {
-            return Ok(img.id);
-        }
-        if c.image_pull_policy.as_deref() == Some("Never") {
-            let m = format!("Container image \"{image}\" is not present with pull policy of Never");
-            return Err(("ErrImageNeverPull".into(), m));
-        }
-        if matches!(prev_reason, Some("ErrImagePull" | "ImagePullBackOff")) {
-            return Err((
-                "ImagePullBackOff".into(),
-                format!("Back-off pulling image \"{image}\""),
-            ));
-        }
-        let pull = images.pull_image(cri::image_spec(&image), None, None);
-        match tokio::time::timeout(PULL_TIMEOUT, pull).await {
-            Ok(Ok(r)) => Ok(r),
-            Ok(Err(e)) => Err((
-                "ErrImagePull".into(),
-                format!("Failed to pull image \"{image}\": {e}"),
-            )),
-            Err(_) => Err((
-                "ErrImagePull".into(),
-                format!("Failed to pull image \"{image}\": timed out"),
-            )),
-        }
-    }
-
     async fn start_container(&mut self, pod: &Pod, c: &Container, attempt: u32) {
         let prev_reason = self
             .containers
@@ -292,7 +253,8 @@ impl Worker {
         prev_reason: Option<&str>,
     ) -> Result<(String, Option<ContainerStatus>), (String, String)> {
         let sandbox = self.sandbox.as_ref().expect("sandbox running");
-        let image_ref = self.image(c, prev_reason).await?;
+        let image_ref =
+            super::image::resolve(self.ctx.runtime.images.as_ref(), c, prev_reason).await?;
         let host_ip = self.ctx.config.node_ip.to_string();
         let input = ContainerInput {
             pod,
@@ -393,76 +355,5 @@ impl Worker {
                 Err(e) => tracing::warn!(error = %e, "stopping the sandbox failed"),
             }
         }
-    }
-
-    /// Stops every container (SIGTERM, SIGKILL after `grace`), then the sandbox, and
-    /// removes them.
-    async fn kill(&mut self, grace: Duration) {
-        let rt = self.ctx.runtime.runtime.clone();
-        let stops = self
-            .containers
-            .values()
-            .filter_map(|r| r.id.clone())
-            .map(|id| {
-                let rt = rt.clone();
-                async move {
-                    if let Err(e) = rt.stop_container(&id, grace).await
-                        && !e.is_not_found()
-                    {
-                        tracing::warn!(%id, error = %e, "stopping a container failed");
-                    }
-                }
-            });
-        futures::future::join_all(stops).await;
-        if let Some(s) = self.sandbox.take() {
-            for r in [
-                rt.stop_pod_sandbox(&s.id).await,
-                rt.remove_pod_sandbox(&s.id).await,
-            ] {
-                if let Err(e) = r
-                    && !e.is_not_found()
-                {
-                    tracing::warn!(id = %s.id, error = %e, "removing the sandbox failed");
-                }
-            }
-        }
-        self.containers.clear();
-    }
-
-    /// Graceful termination and the final delete; true once the pod is gone.
-    async fn terminate(&mut self, pod: &Pod) -> bool {
-        let m = &pod.metadata;
-        let grace = m
-            .deletion_grace_period_seconds
-            .or(pod
-                .spec
-                .as_ref()
-                .and_then(|s| s.termination_grace_period_seconds))
-            .unwrap_or(30);
-        let started = Instant::now();
-        self.kill(Duration::from_secs(grace.max(0) as u64)).await;
-        let api: Api<Pod> = Api::namespaced(
-            self.ctx.client.clone(),
-            m.namespace.as_deref().unwrap_or("default"),
-        );
-        let dp = DeleteParams {
-            grace_period_seconds: Some(0),
-            preconditions: Some(Preconditions {
-                uid: m.uid.clone(),
-                resource_version: None,
-            }),
-            ..Default::default()
-        };
-        let name = m.name.as_deref().unwrap_or_default();
-        match api.delete(name, &dp).await {
-            Ok(_) => {}
-            Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => {}
-            Err(e) => {
-                tracing::warn!(pod = name, error = %e, "final pod delete failed; retrying");
-                return false;
-            }
-        }
-        tracing::info!(pod = name, elapsed = ?started.elapsed(), "pod terminated and deleted");
-        true
     }
 }
