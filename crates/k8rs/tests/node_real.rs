@@ -234,6 +234,36 @@ fn node_runs_real_pods() {
     let text = std::fs::read_to_string(&log).unwrap_or_else(|e| panic!("{}: {e}", log.display()));
     assert!(text.contains("stdout F hello from k8rs"), "{text}");
 
+    // Init containers run first, in order, each to completion.
+    s.apply(
+        r#"{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "inits"},
+            "spec": {"restartPolicy": "Never",
+              "initContainers": [
+                {"name": "one", "image": "busybox", "command": ["sh", "-c", "echo one"]},
+                {"name": "two", "image": "busybox", "command": ["sh", "-c", "echo two"]}],
+              "containers": [{"name": "main", "image": "busybox",
+                "command": ["sh", "-c", "echo $(POD) on $(NODE)"],
+                "env": [{"name": "POD", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+                        {"name": "NODE", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}]}]}}"#,
+    );
+    node.wait_pod(
+        "inits",
+        "{.status.phase}",
+        "Succeeded",
+        Duration::from_secs(20),
+    );
+    let reasons = node.jsonpath(
+        &["get", "pod", "inits"],
+        "{.status.initContainerStatuses[*].state.terminated.reason}",
+    );
+    assert_eq!(reasons, "Completed Completed");
+    let uid = node.jsonpath(&["get", "pod", "inits"], "{.metadata.uid}");
+    let log = node
+        .data
+        .join(format!("agent/pods/default_inits_{uid}/main/0.log"));
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(text.contains(&format!("inits on {NODE}")), "{text}");
+
     // A long-running pod with an address from the node's podCIDR.
     let created = Instant::now();
     s.kubectl_ok(&[

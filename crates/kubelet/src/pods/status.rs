@@ -159,6 +159,7 @@ impl Conditions {
         pod: &Pod,
         sandbox_ready: bool,
         statuses: &[Value],
+        incomplete_init: &[&str],
         phase: &str,
     ) -> Value {
         let terminal = phase == "Succeeded" || phase == "Failed";
@@ -181,7 +182,18 @@ impl Conditions {
         };
         let mut list = vec![
             self.condition("PodReadyToStartContainers", sandbox_ready, None, None),
-            self.condition("Initialized", true, None, None),
+            if incomplete_init.is_empty() {
+                self.condition("Initialized", true, None, None)
+            } else {
+                let names = incomplete_init.join(" ");
+                let m = format!("containers with incomplete status: [{names}]");
+                self.condition(
+                    "Initialized",
+                    false,
+                    Some("ContainersNotInitialized"),
+                    Some(m),
+                )
+            },
             self.condition("Ready", ready, reason, message.clone()),
             self.condition("ContainersReady", ready, reason, message),
         ];

@@ -8,16 +8,15 @@ use std::time::{Duration, Instant};
 
 use cri::v1::{ContainerState, ContainerStatus, PodSandboxConfig};
 use k8s_openapi::api::core::v1::{Container, Pod};
-use kube::Api;
-use kube::api::{Patch, PatchParams};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::watch;
 
+mod report;
 mod terminate;
 
 use super::Ctx;
 use super::spec::{self, ContainerInput};
-use super::status::{self, Conditions, ContainerView};
+use super::status::Conditions;
 
 /// How often container states are re-read (upstream's PLEG relists every second).
 const RESYNC: Duration = Duration::from_secs(1);
@@ -106,16 +105,38 @@ impl Worker {
             self.run_sandbox(pod).await;
         }
         if self.sandbox.is_some() {
-            let containers = pod
-                .spec
-                .as_ref()
-                .map(|s| s.containers.clone())
-                .unwrap_or_default();
-            for c in &containers {
-                self.sync_container(pod, c).await;
+            let spec = pod.spec.clone().unwrap_or_default();
+            let policy = spec.restart_policy.as_deref().unwrap_or("Always");
+            // Init containers run one at a time, each to success, before the others.
+            let init_policy = if policy == "Never" {
+                "Never"
+            } else {
+                "OnFailure"
+            };
+            let mut initialized = true;
+            for c in spec.init_containers.iter().flatten() {
+                if !self.succeeded(&c.name) {
+                    self.sync_container(pod, c, init_policy).await;
+                }
+                if !self.succeeded(&c.name) {
+                    initialized = false;
+                    break;
+                }
+            }
+            if initialized {
+                for c in &spec.containers {
+                    self.sync_container(pod, c, policy).await;
+                }
             }
         }
         self.report(pod).await
+    }
+
+    /// Whether the container's current run exited 0 (an init container is done).
+    fn succeeded(&self, name: &str) -> bool {
+        let rec = self.containers.get(name);
+        rec.and_then(|r| r.current.as_ref())
+            .is_some_and(|s| exited(s) && s.exit_code == 0)
     }
 
     async fn run_sandbox(&mut self, pod: &Pod) {
@@ -155,7 +176,7 @@ impl Worker {
         });
     }
 
-    async fn sync_container(&mut self, pod: &Pod, c: &Container) {
+    async fn sync_container(&mut self, pod: &Pod, c: &Container, policy: &str) {
         let rt = self.ctx.runtime.runtime.clone();
         let rec = self.containers.entry(c.name.clone()).or_default();
         let Some(id) = rec.id.clone() else {
@@ -178,11 +199,6 @@ impl Worker {
         let Some(cur) = rec.current.as_ref().filter(|s| exited(s)) else {
             return;
         };
-        let policy = pod
-            .spec
-            .as_ref()
-            .and_then(|s| s.restart_policy.as_deref())
-            .unwrap_or("Always");
         let restart = match policy {
             "Never" => false,
             "OnFailure" => cur.exit_code != 0,
@@ -277,75 +293,6 @@ impl Worker {
             return Err(("RunContainerError".into(), e.to_string()));
         }
         Ok((id.clone(), rt.container_status(&id).await.ok()))
-    }
-
-    async fn report(&mut self, pod: &Pod) -> crate::Result<()> {
-        let spec = pod.spec.as_ref();
-        let creating = self
-            .sandbox_error
-            .as_ref()
-            .map(|_| ("ContainerCreating", ""));
-        let statuses: Vec<Value> = spec
-            .map(|s| s.containers.as_slice())
-            .unwrap_or_default()
-            .iter()
-            .map(|c| {
-                let rec = self.containers.get(&c.name);
-                status::container_status(&ContainerView {
-                    name: &c.name,
-                    spec_image: c.image.as_deref().unwrap_or_default(),
-                    waiting: rec
-                        .and_then(|r| r.waiting.as_ref())
-                        .map(|(a, b)| (a.as_str(), b.as_str()))
-                        .or(creating),
-                    current: rec.and_then(|r| r.current.as_ref()),
-                    last_terminated: rec.and_then(|r| r.previous.as_ref()),
-                    restart_count: rec.map_or(0, |r| r.restart_count),
-                })
-            })
-            .collect();
-        let policy = spec
-            .and_then(|s| s.restart_policy.as_deref())
-            .unwrap_or("Always");
-        let phase = status::phase(&statuses, policy);
-        let terminal = phase == "Succeeded" || phase == "Failed";
-        if terminal {
-            // Nothing will run in it again: release the IP, keep the containers' logs.
-            self.stop_sandbox().await;
-            self.finished = true;
-        }
-        let sandbox_ready = self.sandbox.as_ref().is_some_and(|s| !s.stopped);
-        let ip = self
-            .sandbox
-            .as_ref()
-            .map(|s| s.ip.clone())
-            .filter(|ip| !ip.is_empty());
-        let host_ip = self.ctx.config.node_ip.to_string();
-        let status = json!({
-            "phase": phase,
-            "conditions": self.conditions.build(pod, sandbox_ready, &statuses, phase),
-            "hostIP": host_ip,
-            "hostIPs": [{"ip": host_ip}],
-            "podIP": ip,
-            "podIPs": ip.as_ref().map(|ip| json!([{"ip": ip}])),
-            "startTime": pod.status.as_ref().and_then(|s| s.start_time.clone()).map_or(json!(self.start_time), |t| json!(t)),
-            "containerStatuses": statuses,
-        });
-        if self.reported.as_ref() == Some(&status) {
-            return Ok(());
-        }
-        let m = &pod.metadata;
-        let api: Api<Pod> = Api::namespaced(
-            self.ctx.client.clone(),
-            m.namespace.as_deref().unwrap_or("default"),
-        );
-        let patch = json!({"status": status});
-        let name = m.name.as_deref().unwrap_or_default();
-        api.patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
-            .await?;
-        tracing::debug!(pod = name, phase, "pod status reported");
-        self.reported = Some(status);
-        Ok(())
     }
 
     async fn stop_sandbox(&mut self) {
