@@ -29,6 +29,7 @@ pub(crate) struct Ctx {
 type PodFeed = watch::Sender<Option<Pod>>;
 
 pub async fn run(client: kube::Client, config: Arc<Config>, runtime: Runtime) -> Result<()> {
+    remove_leftovers(&runtime).await?;
     let pods: Api<Pod> = Api::all(client.clone());
     let selector = format!("spec.nodeName={}", config.node_name);
     let ctx = Arc::new(Ctx {
@@ -82,4 +83,25 @@ fn feed(ctx: &Arc<Ctx>, workers: &mut HashMap<String, PodFeed>, pod: Pod) {
     let (tx, rx) = watch::channel(Some(pod));
     workers.insert(uid, tx);
     tokio::spawn(worker::run(ctx.clone(), rx));
+}
+
+/// Removes sandboxes an earlier kubelet left (its containers outlive it). This kubelet
+/// does not re-adopt them yet, and running a pod's sandbox twice would be worse than
+/// restarting it: the workers start every pod afresh.
+async fn remove_leftovers(runtime: &Runtime) -> Result<()> {
+    let rt = &runtime.runtime;
+    for pod in rt.list_pod_sandbox(None).await? {
+        tracing::info!(id = %pod.id, name = ?pod.metadata.map(|m| m.name), "removing a sandbox left by an earlier run");
+        for r in [
+            rt.stop_pod_sandbox(&pod.id).await,
+            rt.remove_pod_sandbox(&pod.id).await,
+        ] {
+            if let Err(e) = r
+                && !e.is_not_found()
+            {
+                tracing::warn!(id = %pod.id, error = %e, "cannot remove a leftover sandbox");
+            }
+        }
+    }
+    Ok(())
 }
