@@ -17,6 +17,14 @@ fi
 # Wait until the API server answers and the kubeconfig is written.
 for _ in $(seq 1 120); do
   if [ -f /etc/k8rs/k8rs.yaml ] && kubectl --kubeconfig /etc/k8rs/k8rs.yaml get --raw /readyz >/dev/null 2>&1; then
+    # The server runs this machine's node too; give it a moment to report Ready.
+    for _ in $(seq 1 60); do
+      if kubectl --kubeconfig /etc/k8rs/k8rs.yaml get nodes --no-headers 2>/dev/null | grep -q ' Ready '; then
+        break
+      fi
+      sleep 1
+    done
+    kubectl --kubeconfig /etc/k8rs/k8rs.yaml get nodes
     echo "k8rs is ready: kubectl get nodes"
     exit 0
   fi
