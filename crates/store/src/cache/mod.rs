@@ -13,7 +13,6 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use parking_lot::Mutex;
 
 use crate::{KeyValue, ListOptions, ListResult, Result, Revision, Store, WatchStream};
 use resource::ResourceCache;
@@ -40,7 +39,8 @@ impl Default for CacheConfig {
 pub struct WatchCache {
     inner: Arc<dyn Store>,
     config: CacheConfig,
-    resources: Mutex<HashMap<String, Arc<ResourceCache>>>,
+    /// Held across a start, so concurrent first watchers share one upstream watch.
+    resources: tokio::sync::Mutex<HashMap<String, Arc<ResourceCache>>>,
 }
 
 impl WatchCache {
@@ -48,25 +48,19 @@ impl WatchCache {
         Self {
             inner,
             config,
-            resources: Mutex::new(HashMap::new()),
+            resources: tokio::sync::Mutex::new(HashMap::new()),
         }
     }
 
     /// The cache serving `root`, started on first use and restarted after it failed.
     async fn resource(&self, root: &str) -> Result<Arc<ResourceCache>> {
-        if let Some(c) = self.resources.lock().get(root).filter(|c| c.is_live()) {
+        let mut all = self.resources.lock().await;
+        if let Some(c) = all.get(root).filter(|c| c.is_live()) {
             return Ok(c.clone());
         }
         let started = ResourceCache::start(self.inner.clone(), root, self.config).await?;
-        let mut all = self.resources.lock();
-        // Another watcher may have started it meanwhile; keep the first live one.
-        let entry = all
-            .entry(root.to_string())
-            .or_insert_with(|| started.clone());
-        if !entry.is_live() {
-            *entry = started;
-        }
-        Ok(entry.clone())
+        all.insert(root.to_string(), started.clone());
+        Ok(started)
     }
 }
 
@@ -119,7 +113,7 @@ impl Store for WatchCache {
 
     async fn compact(&self, revision: Revision) -> Result<()> {
         self.inner.compact(revision).await?;
-        for cache in self.resources.lock().values() {
+        for cache in self.resources.lock().await.values() {
             cache.compacted(revision);
         }
         Ok(())
