@@ -3,98 +3,34 @@
 //! serviceaccount/token, auth whoami/can-i, drain's evictions. The real kubectl against
 //! an in-process server (memory store) that issues service account tokens.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
-use std::time::Duration;
+use std::process::Output;
 
-use apiserver::auth::{Authenticated, Authenticator, ServiceAccountTokens, UserInfo};
 use serde_json::Value;
-use testkit::memory_store::MemoryStore;
+use testkit::TestServer;
 
+/// testkit's server (it issues service account tokens) and its address for raw HTTP.
 struct Server {
-    dir: tempfile::TempDir,
+    inner: TestServer,
     addr: std::net::SocketAddr,
-    kubeconfig: PathBuf,
-    _runtime: tokio::runtime::Runtime,
 }
 
 impl Server {
-    /// Like testkit's server, with a service account key so `create token` works.
     fn start() -> Self {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .unwrap();
-        let addr = listener.local_addr().unwrap();
-        let key = pki::jwt::ServiceAccountKey::generate().unwrap();
-        let state = apiserver::build(apiserver::Options {
-            store: MemoryStore::new(),
-            authenticator: Authenticator { tokens: vec![] },
-            server_address: addr.to_string(),
-            bookmark_interval: Some(Duration::from_secs(1)),
-            default_watch_timeout: Duration::from_secs(600),
-            service_cidr: "10.43.0.0/16".parse().unwrap(),
-            node_port_range: 30000..=32767,
-            toleration_defaults: Default::default(),
-            service_account_tokens: Some(ServiceAccountTokens::new(key)),
-        });
-        runtime.block_on(async {
-            let cfg = apiserver::bootstrap::BootstrapConfig {
-                kubernetes_service_ip: "10.43.0.1".parse().unwrap(),
-                advertise_address: "127.0.0.1".parse().unwrap(),
-                secure_port: addr.port(),
-            };
-            apiserver::bootstrap::run(&state.registry, &cfg)
-                .await
-                .unwrap();
-            state.health.set_bootstrapped();
-        });
-        let admin = UserInfo::new("system:admin", vec!["system:masters".into()]);
-        let app = apiserver::server::router(state).layer(axum::middleware::from_fn(
-            move |mut req: axum::extract::Request, next: axum::middleware::Next| {
-                req.extensions_mut().insert(Authenticated(admin.clone()));
-                next.run(req)
-            },
-        ));
-        runtime.spawn(apiserver::server::serve_plain(listener, app));
-        let dir = tempfile::tempdir().unwrap();
-        let kubeconfig = dir.path().join("kubeconfig");
-        std::fs::write(
-            &kubeconfig,
-            format!(
-                "apiVersion: v1\nkind: Config\nclusters:\n- name: t\n  cluster:\n    server: http://{addr}\nusers:\n- name: t\n  user: {{}}\ncontexts:\n- name: t\n  context:\n    cluster: t\n    user: t\n    namespace: default\ncurrent-context: t\n"
-            ),
-        )
-        .unwrap();
-        Self {
-            dir,
-            addr,
-            kubeconfig,
-            _runtime: runtime,
-        }
+        let inner = TestServer::start();
+        let addr = inner
+            .url
+            .trim_start_matches("http://")
+            .parse()
+            .expect("server address");
+        Self { inner, addr }
     }
 
     fn kubectl(&self, args: &[&str]) -> Output {
-        Command::new("kubectl")
-            .args(args)
-            .env("KUBECONFIG", &self.kubeconfig)
-            .env("HOME", self.dir.path())
-            .output()
-            .unwrap()
+        self.inner.kubectl(args)
     }
 
     fn ok(&self, args: &[&str]) -> String {
-        let out = self.kubectl(args);
-        assert!(
-            out.status.success(),
-            "kubectl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
+        self.inner.ok(args)
     }
 
     fn json(&self, args: &[&str]) -> Value {
@@ -223,7 +159,7 @@ fn evictions_drain_and_protobuf() {
         )
     };
     for doc in [node.to_string(), pod("p1", "n1"), pod("p2", "")] {
-        let path = s.dir.path().join("obj.json");
+        let path = s.inner.dir.path().join("obj.json");
         std::fs::write(&path, doc).unwrap();
         s.ok(&["create", "-f", path.to_str().unwrap()]);
     }

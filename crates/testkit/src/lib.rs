@@ -9,7 +9,7 @@ use std::process::{Command, Output};
 use std::sync::Arc;
 use std::time::Duration;
 
-use apiserver::auth::{Authenticated, Authenticator, StaticTokens, UserInfo};
+use apiserver::auth::{Authenticated, Authenticator, ServiceAccountTokens, StaticTokens, UserInfo};
 
 pub const TOKEN: &str = "test-admin-token";
 
@@ -44,7 +44,10 @@ impl TestServer {
             service_cidr: "10.43.0.0/16".parse().unwrap(),
             node_port_range: 30000..=32767,
             toleration_defaults: Default::default(),
-            service_account_tokens: None,
+            // Signed service account tokens, so `kubectl create token` works.
+            service_account_tokens: Some(ServiceAccountTokens::new(
+                pki::jwt::ServiceAccountKey::generate().expect("service account key"),
+            )),
         });
         runtime.block_on(async {
             apiserver::crd::load(&state).await.unwrap();
