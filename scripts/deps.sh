@@ -8,6 +8,7 @@ packages=(
   etcd-server etcd-client
   nftables iptables conntrack
   busybox-static umoci skopeo
+  libcrypt1 libpcre2-8-0 libssl3 zlib1g
   python3 python3-pip
 )
 missing=()
@@ -17,6 +18,20 @@ done
 if ((${#missing[@]})); then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# The builtin nginx image is made from Debian's nginx packages, unpacked here and not
+# installed: an installed nginx would start a system service holding port 80. The
+# libraries it needs come from the host (the lib* packages above).
+nginx_root=/usr/local/lib/k8rs/nginx
+if [ ! -x "$nginx_root/usr/sbin/nginx" ] || [ ! -f "$nginx_root/usr/share/nginx/html/index.html" ]; then
+  debs=$(mktemp -d)
+  fetch() { (cd "$debs" && apt-get download -qq -o APT::Sandbox::User=root nginx nginx-common >/dev/null); }
+  fetch || { apt-get update -qq && fetch; }
+  rm -rf "$nginx_root.new" && mkdir -p "$nginx_root.new"
+  for deb in "$debs"/*.deb; do dpkg -x "$deb" "$nginx_root.new"; done
+  (cd "$debs" && ls *.deb) >"$nginx_root.new/PACKAGES"
+  rm -rf "$nginx_root" && mv "$nginx_root.new" "$nginx_root" && rm -rf "$debs"
 fi
 
 # Debian's etcd-server starts a system etcd on 2379; k8rs tests start their own.
