@@ -22,6 +22,8 @@ pub struct AgentArgs {
     /// The Linux bridge of the pod network (at most 15 characters).
     #[arg(long, default_value = "cni0")]
     pub cni_bridge: String,
+    #[command(flatten)]
+    pub proxy: crate::proxy_node::ProxyArgs,
 }
 
 /// What the server tells its agent about the node.
@@ -61,6 +63,7 @@ async fn run(client: kube::Client, p: NodeParams, control_plane: bool) -> Result
             "true".into(),
         );
     }
+    crate::proxy_node::start(client.clone(), &p.node_name, &p.args.proxy);
     let mut kubelet = kubelet::Kubelet::new(client, config);
     kubelet.register().await.context("registering the node")?;
     let subnet = kubelet.wait_pod_cidr(POD_CIDR_WAIT).await?;

@@ -5,6 +5,7 @@ mod component_args;
 mod controlplane;
 mod hollow_nodes;
 mod inprocess;
+mod proxy_node;
 mod server;
 mod supervise;
 

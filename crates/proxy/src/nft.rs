@@ -6,7 +6,6 @@ use std::process::{Command, Stdio};
 
 use crate::rules::{
     MAPS, NO_ENDPOINT_NODEPORTS, NO_ENDPOINT_SERVICES, Ruleset, SERVICE_IPS, SERVICE_NODEPORTS,
-    TABLE,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -56,9 +55,10 @@ fn line(script: &mut String, s: impl AsRef<str>) {
     script.push('\n');
 }
 
-/// Creates the table from scratch: hooks, the dispatch chains, the maps.
-pub fn skeleton() -> String {
-    let t = format!("ip {TABLE}");
+/// Creates the table `ip <table>` from scratch: hooks, the dispatch chains, the maps.
+/// Whatever an earlier run left in it goes in the same transaction.
+pub fn skeleton(table: &str) -> String {
+    let t = format!("ip {table}");
     let mut s = String::new();
     line(&mut s, format!("add table {t}"));
     line(&mut s, format!("delete table {t}"));
@@ -145,9 +145,10 @@ pub fn skeleton() -> String {
     s
 }
 
-/// The transaction that turns `from` into `to`, or `None` when nothing changes.
-pub fn diff(from: &Ruleset, to: &Ruleset) -> Option<String> {
-    let t = format!("ip {TABLE}");
+/// The transaction that turns `from` into `to` in `ip <table>`, or `None` when nothing
+/// changes.
+pub fn diff(table: &str, from: &Ruleset, to: &Ruleset) -> Option<String> {
+    let t = format!("ip {table}");
     let mut s = String::new();
     for (name, timeout) in &to.sets {
         if from.sets.get(name) != Some(timeout) {
@@ -200,7 +201,7 @@ pub fn diff(from: &Ruleset, to: &Ruleset) -> Option<String> {
     (!s.is_empty()).then_some(s)
 }
 
-/// Removes everything the proxy programmed (`--cleanup`, uninstall).
-pub fn cleanup(nft: &dyn Nftables) -> Result<(), NftError> {
-    nft.apply(&format!("add table ip {TABLE}\ndelete table ip {TABLE}\n"))
+/// Removes everything the proxy programmed in `ip <table>` (`--cleanup`, uninstall).
+pub fn cleanup(nft: &dyn Nftables, table: &str) -> Result<(), NftError> {
+    nft.apply(&format!("add table ip {table}\ndelete table ip {table}\n"))
 }

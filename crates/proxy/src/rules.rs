@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 
 use crate::model::{Endpoint, ServicePort};
 
+/// The default table name.
 pub const TABLE: &str = "k8rs-proxy";
 pub const SERVICE_IPS: &str = "service-ips";
 pub const SERVICE_NODEPORTS: &str = "service-nodeports";

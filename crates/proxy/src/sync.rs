@@ -19,6 +19,8 @@ use crate::rules::Ruleset;
 
 #[derive(Clone, Debug)]
 pub struct Options {
+    /// The nftables table (`ip <table>`) this proxy owns; replaced whole on start.
+    pub table: String,
     pub node_name: String,
     pub cluster_cidr: Ipv4Net,
     /// Shortest time between two syncs, so bursts of changes share one transaction.
@@ -67,26 +69,37 @@ pub async fn run(
         n.notify_one();
         async {}
     });
-    tokio::spawn(services);
-    tokio::spawn(slices);
+    let services = tokio::spawn(services);
+    let slices = tokio::spawn(slices);
+    let _stop_watches = AbortOnDrop(vec![services, slices]);
+    // A first sync from half-filled caches would reject services whose slices have
+    // not arrived yet.
+    let _ = svc_store.wait_until_ready().await;
+    let _ = eps_store.wait_until_ready().await;
+    changed.notify_one();
 
     let mut applied: Option<Ruleset> = None;
+    let mut failures = 0u32;
     loop {
         changed.notified().await;
         let started = Instant::now();
         let ports = desired_ports(&svc_store.state(), &eps_store.state(), &opts.node_name);
         let wanted = Ruleset::build(&ports, opts.cluster_cidr);
         let result = match &applied {
-            Some(prev) => match nft::diff(prev, &wanted) {
+            Some(prev) => match nft::diff(&opts.table, prev, &wanted) {
                 None => Ok(()),
                 Some(script) => nft.apply(&script),
             },
+            // The first sync (and every one after a failure) replaces the whole table
+            // in one transaction, so nothing an earlier run left stays half-applied.
             None => nft.apply(
-                &(nft::skeleton() + &nft::diff(&Ruleset::default(), &wanted).unwrap_or_default()),
+                &(nft::skeleton(&opts.table)
+                    + &nft::diff(&opts.table, &Ruleset::default(), &wanted).unwrap_or_default()),
             ),
         };
         match result {
             Ok(()) => {
+                failures = 0;
                 applied = Some(wanted);
                 if let Some(tx) = &synced {
                     let _ = tx.send(Instant::now());
@@ -94,13 +107,27 @@ pub async fn run(
                 tracing::debug!(ports = ports.len(), took = ?started.elapsed(), "proxy rules synced");
             }
             Err(e) => {
-                // Start over from a fresh table next time.
-                tracing::warn!(error = %e, "applying proxy rules failed; resyncing everything");
+                // Start over from a fresh table next time, backing off while it fails.
+                failures += 1;
+                let wait = opts.min_sync_interval * 2u32.saturating_pow(failures.min(5));
+                tracing::warn!(error = %e, retry_in = ?wait, "applying proxy rules failed; resyncing everything");
                 applied = None;
                 changed.notify_one();
+                tokio::time::sleep(wait).await;
             }
         }
         tokio::time::sleep(opts.min_sync_interval).await;
+    }
+}
+
+/// Ends the watch tasks when the proxy is dropped.
+struct AbortOnDrop(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        for t in &self.0 {
+            t.abort();
+        }
     }
 }
 

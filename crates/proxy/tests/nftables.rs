@@ -14,6 +14,8 @@ use serde_json::json;
 use testkit::TestServer;
 
 const NS: &str = "k8rs-pxt";
+/// Our own table, so a k8rs server on this machine keeps its rules.
+const TABLE: &str = "k8rs-proxy-test";
 const HOST_IP: &str = "10.199.77.1";
 const POD_IP: &str = "10.199.77.2";
 
@@ -63,7 +65,7 @@ impl Drop for Endpoint {
         let _ = self.httpd.kill();
         let _ = self.httpd.wait();
         sh(&format!("ip link del k8rspxh; ip netns del {NS}"));
-        let _ = proxy::nft::cleanup(&proxy::nft::NftCommand);
+        let _ = proxy::nft::cleanup(&proxy::nft::NftCommand, TABLE);
     }
 }
 
@@ -98,6 +100,7 @@ async fn services_reach_endpoints_through_nftables() {
         .unwrap();
     let client = s.client();
     let opts = proxy::Options {
+        table: TABLE.into(),
         node_name: "node-a".into(),
         cluster_cidr: "10.42.0.0/16".parse().unwrap(),
         min_sync_interval: Duration::from_millis(10),
@@ -197,7 +200,7 @@ async fn services_reach_endpoints_through_nftables() {
     tokio::task::spawn_blocking(move || {
         wait_until("rules removed", || {
             let out = Command::new("nft")
-                .args(["list", "map", "ip", "k8rs-proxy", "service-ips"])
+                .args(["list", "map", "ip", TABLE, "service-ips"])
                 .output()
                 .ok()?;
             (!String::from_utf8_lossy(&out.stdout).contains(&ip)).then_some(())
