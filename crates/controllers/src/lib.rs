@@ -24,6 +24,7 @@ pub mod refmanager;
 pub mod replicaset;
 pub mod runtime;
 pub mod serviceaccount;
+pub mod servicelb;
 pub mod statefulset;
 
 use std::time::Duration;

@@ -34,6 +34,7 @@ pub const CONTROLLERS: &[&str] = &[
     "nodeipam",
     "nodelifecycle",
     "podgc",
+    "servicelb",
 ];
 
 /// Whether `name` is enabled by the `--controllers` style list.
@@ -173,6 +174,9 @@ pub fn start(client: kube::Client, opts: &Options) -> JoinSet<()> {
             opts.terminated_pod_gc_threshold,
             Duration::from_secs(20),
         ));
+    }
+    if on("servicelb") {
+        tasks.spawn(crate::servicelb::run(client.clone()));
     }
     tasks
 }

@@ -1,0 +1,212 @@
+//! ServiceLB: a load balancer made of the nodes themselves, as k3s' klipper-lb, but
+//! without pods. A `type: LoadBalancer` Service with no `spec.loadBalancerClass` gets
+//! the InternalIPs of the Ready nodes as `status.loadBalancer.ingress`; every node's
+//! service proxy DNATs those addresses (and the ports on them) to the endpoints. The
+//! status follows the nodes, and is cleared when the Service stops being a
+//! LoadBalancer.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::{StreamExt, future};
+use k8s_openapi::api::core::v1::{Node, Service};
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::{WatchStreamExt, watcher};
+use serde_json::json;
+
+use crate::Result;
+
+/// Nodes with this label serve no load balancers (upstream's service controller).
+pub const EXCLUDE_LABEL: &str = "node.kubernetes.io/exclude-from-external-load-balancers";
+
+/// The addresses of the nodes that serve load balancers: InternalIPs of Ready nodes
+/// not excluded by label, sorted.
+pub fn node_addresses(nodes: &[Arc<Node>]) -> Vec<String> {
+    let mut ips = BTreeSet::new();
+    for n in nodes {
+        let excluded = n
+            .metadata
+            .labels
+            .as_ref()
+            .is_some_and(|l| l.contains_key(EXCLUDE_LABEL));
+        let status = n.status.as_ref();
+        let ready = status
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+        if excluded || !ready || n.metadata.deletion_timestamp.is_some() {
+            continue;
+        }
+        for a in status
+            .and_then(|s| s.addresses.as_ref())
+            .into_iter()
+            .flatten()
+        {
+            if a.type_ == "InternalIP" {
+                ips.insert(a.address.clone());
+            }
+        }
+    }
+    ips.into_iter().collect()
+}
+
+/// The ingress IPs `svc` should have, or `None` when it is not ours to manage (another
+/// implementation's `loadBalancerClass`, or being deleted).
+pub fn desired_ingress(svc: &Service, node_ips: &[String]) -> Option<Vec<String>> {
+    if svc.metadata.deletion_timestamp.is_some() {
+        return None;
+    }
+    let spec = svc.spec.as_ref()?;
+    if spec.type_.as_deref() != Some("LoadBalancer") {
+        return Some(Vec::new());
+    }
+    if spec.load_balancer_class.is_some() {
+        return None;
+    }
+    Some(node_ips.to_vec())
+}
+
+/// The ingress IPs `svc` has now (hostnames count as foreign: we only set IPs).
+fn current_ingress(svc: &Service) -> Vec<Option<String>> {
+    svc.status
+        .as_ref()
+        .and_then(|s| s.load_balancer.as_ref())
+        .and_then(|l| l.ingress.as_ref())
+        .into_iter()
+        .flatten()
+        .map(|i| i.ip.clone())
+        .collect()
+}
+
+struct Ctx {
+    client: kube::Client,
+    nodes: Store<Node>,
+}
+
+async fn reconcile(svc: Arc<Service>, ctx: Arc<Ctx>) -> Result<Action> {
+    let _ = ctx.nodes.wait_until_ready().await;
+    let node_ips = node_addresses(&ctx.nodes.state());
+    let Some(want) = desired_ingress(&svc, &node_ips) else {
+        return Ok(Action::await_change());
+    };
+    let have = current_ingress(&svc);
+    if have.len() == want.len() && have.iter().zip(&want).all(|(h, w)| h.as_ref() == Some(w)) {
+        return Ok(Action::await_change());
+    }
+    let ns = svc.metadata.namespace.clone().unwrap_or_default();
+    let name = svc.metadata.name.clone().unwrap_or_default();
+    let ingress: Vec<_> = want.iter().map(|ip| json!({"ip": ip})).collect();
+    // A merge patch replaces the list; null removes it.
+    let value = if ingress.is_empty() {
+        serde_json::Value::Null
+    } else {
+        json!(ingress)
+    };
+    let patch = json!({"status": {"loadBalancer": {"ingress": value}}});
+    Api::<Service>::namespaced(ctx.client.clone(), &ns)
+        .patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await?;
+    tracing::info!(service = %format!("{ns}/{name}"), ingress = ?want, "load balancer status updated");
+    Ok(Action::await_change())
+}
+
+fn error_policy(_svc: Arc<Service>, err: &crate::Error, _ctx: Arc<Ctx>) -> Action {
+    tracing::warn!(error = %err, "servicelb retry");
+    Action::requeue(Duration::from_secs(2))
+}
+
+/// Runs until dropped.
+pub async fn run(client: kube::Client) {
+    let (nodes, writer) = reflector::store::<Node>();
+    // Every service is looked at again when the set of serving addresses changes
+    // (not on every node heartbeat).
+    let node_store = nodes.clone();
+    let mut last: Option<Vec<String>> = None;
+    let node_changes = reflector::reflector(
+        writer,
+        watcher(Api::<Node>::all(client.clone()), watcher::Config::default()),
+    )
+    .default_backoff()
+    .touched_objects()
+    .filter_map(move |r| {
+        let changed = r.is_ok() && {
+            let now = node_addresses(&node_store.state());
+            let changed = last.as_ref() != Some(&now);
+            last = Some(now);
+            changed
+        };
+        future::ready(changed.then_some(()))
+    });
+    let ctx = Arc::new(Ctx {
+        client: client.clone(),
+        nodes,
+    });
+    Controller::new(Api::<Service>::all(client), watcher::Config::default())
+        .reconcile_all_on(node_changes)
+        .run(reconcile, error_policy, ctx)
+        .for_each(|_| async {})
+        .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn node(name: &str, ip: &str, ready: bool, labels: serde_json::Value) -> Arc<Node> {
+        Arc::new(
+            serde_json::from_value(json!({
+                "metadata": {"name": name, "labels": labels},
+                "status": {
+                    "addresses": [{"type": "InternalIP", "address": ip}, {"type": "Hostname", "address": name}],
+                    "conditions": [{"type": "Ready", "status": if ready { "True" } else { "False" }}]}
+            }))
+            .unwrap(),
+        )
+    }
+
+    fn svc(spec: serde_json::Value) -> Service {
+        serde_json::from_value(
+            json!({"metadata": {"name": "web", "namespace": "default"}, "spec": spec}),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn ready_nodes_internal_ips_are_the_ingress() {
+        let nodes = [
+            node("b", "192.0.2.20", true, json!({})),
+            node("a", "192.0.2.10", true, json!({})),
+            node("down", "192.0.2.30", false, json!({})),
+            node("out", "192.0.2.40", true, json!({EXCLUDE_LABEL: ""})),
+        ];
+        let ips = node_addresses(&nodes);
+        assert_eq!(ips, ["192.0.2.10", "192.0.2.20"]);
+
+        let lb = svc(json!({"type": "LoadBalancer", "ports": [{"port": 80}]}));
+        assert_eq!(desired_ingress(&lb, &ips), Some(ips.clone()));
+        // A single node: its own address.
+        let single = node_addresses(&nodes[..1]);
+        assert_eq!(desired_ingress(&lb, &single).unwrap(), ["192.0.2.20"]);
+        // No Ready node: nothing (kubectl shows <pending>).
+        assert_eq!(
+            desired_ingress(&lb, &node_addresses(&nodes[2..3])),
+            Some(vec![])
+        );
+    }
+
+    #[test]
+    fn other_classes_are_left_alone_and_other_types_cleared() {
+        let ips = vec!["192.0.2.10".to_string()];
+        let classed = svc(
+            json!({"type": "LoadBalancer", "loadBalancerClass": "example.com/lb", "ports": [{"port": 80}]}),
+        );
+        assert_eq!(desired_ingress(&classed, &ips), None);
+        let cluster_ip = svc(json!({"type": "ClusterIP", "ports": [{"port": 80}]}));
+        assert_eq!(desired_ingress(&cluster_ip, &ips), Some(vec![]));
+        let node_port = svc(json!({"type": "NodePort", "ports": [{"port": 80}]}));
+        assert_eq!(desired_ingress(&node_port, &ips), Some(vec![]));
+    }
+}
