@@ -1,10 +1,14 @@
 //! The images every node has without a registry: busybox, and the pause image, both
-//! from Debian's static /bin/busybox (package busybox-static).
+//! from Debian's static /bin/busybox (package busybox-static), which are mandatory;
+//! and nginx and k8rs/demo, which are installed when their files are there.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::{Built, Entry, Error, OciImage, Result, write_archive};
+use super::demo::{demo_image, find_demo_binary};
+use super::layout::{Prepared, prepare, write_prepared};
+use super::nginx::{DEFAULT_NGINX_ROOT, nginx_image};
+use super::{Built, DEMO_IMAGE, Entry, Error, NGINX_IMAGE, OciImage, Result};
 use crate::containerd;
 use crate::{CriClient, ImageService, image_spec};
 
@@ -12,7 +16,8 @@ pub const BUSYBOX_IMAGE: &str = "docker.io/library/busybox:latest";
 /// The sandbox image containerd is configured with; upstream's current pause tag.
 pub const PAUSE_IMAGE: &str = "registry.k8s.io/pause:3.10";
 
-const PATH_ENV: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+pub(super) const PATH_ENV: &str =
+    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// Sleeps until told to stop, and then exits 0 as upstream's pause does. The shell is
 /// PID 1 of the pod, which ignores signals without a handler, hence the trap; `wait`
@@ -102,20 +107,116 @@ pub async fn import(socket: &Path, archive: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Builds the busybox and pause images into `work_dir/images.tar`, imports them, and
-/// waits until CRI's ImageStatus resolves both names (its image cache follows
-/// containerd's events, so it may lag the import by a moment).
-pub async fn install_builtin(client: &CriClient, work_dir: &Path) -> Result<Vec<Built>> {
-    let busybox = find_binary("busybox", "busybox-static")?;
-    let images = [busybox_image(&busybox)?, pause_image(&busybox)];
-    std::fs::create_dir_all(work_dir).map_err(|e| io("cannot create", work_dir, e))?;
-    let archive = work_dir.join("images.tar");
-    let built = write_archive(&images, &archive)?;
-    import(client.socket(), &archive).await?;
-    for b in &built {
-        wait_visible(client, b).await?;
+/// Where the optional images come from.
+#[derive(Clone, Debug)]
+pub struct Extras {
+    /// Debian's nginx packages unpacked (scripts/deps.sh).
+    pub nginx_root: PathBuf,
+    /// The `k8rs-demo` binary; `None`: look beside the running executable.
+    pub demo_binary: Option<PathBuf>,
+}
+
+impl Default for Extras {
+    fn default() -> Self {
+        Extras {
+            nginx_root: DEFAULT_NGINX_ROOT.into(),
+            demo_binary: None,
+        }
     }
-    Ok(built)
+}
+
+/// What `install_builtin` did.
+#[derive(Debug, Default)]
+pub struct Installed {
+    /// Every image now in containerd, in build order.
+    pub images: Vec<Built>,
+    /// The names imported by this call; the others were already there, same digest.
+    pub imported: Vec<String>,
+    /// Optional images left out, and why (each was logged as a warning).
+    pub skipped: Vec<(&'static str, Error)>,
+}
+
+/// Installs the builtin images with [`Extras::default`]: see [`install_images`].
+pub async fn install_builtin(client: &CriClient, work_dir: &Path) -> Result<Installed> {
+    install_images(client, work_dir, &Extras::default()).await
+}
+
+/// Builds busybox and pause (mandatory: an error fails the call) and nginx and
+/// k8rs/demo (optional: an error is logged and the image left out), imports into
+/// containerd, via `work_dir/images.tar`, those not already there with the same digest,
+/// and waits until CRI's ImageStatus resolves them (its image cache follows
+/// containerd's events, so it may lag the import by a moment).
+pub async fn install_images(
+    client: &CriClient,
+    work_dir: &Path,
+    extras: &Extras,
+) -> Result<Installed> {
+    let busybox = find_binary("busybox", "busybox-static")?;
+    let extras = extras.clone();
+    let (prepared, skipped) = tokio::task::spawn_blocking(move || build_all(&busybox, &extras))
+        .await
+        .expect("image building does not panic")?;
+    for (name, e) in &skipped {
+        tracing::warn!(image = name, error = %e, "leaving out an optional builtin image");
+    }
+
+    let mut needed = Vec::new();
+    for p in &prepared {
+        let present = client.image_status(image_spec(&p.built.name)).await;
+        if !matches!(present, Ok(Some(ref img)) if img.id == p.built.config_digest) {
+            needed.push(p);
+        }
+    }
+    if !needed.is_empty() {
+        std::fs::create_dir_all(work_dir).map_err(|e| io("cannot create", work_dir, e))?;
+        let archive = work_dir.join("images.tar");
+        write_prepared(&needed, &archive)?;
+        import(client.socket(), &archive).await?;
+        for p in &needed {
+            wait_visible(client, &p.built).await?;
+        }
+    }
+    Ok(Installed {
+        imported: needed.iter().map(|p| p.built.name.clone()).collect(),
+        images: prepared.into_iter().map(|p| p.built).collect(),
+        skipped,
+    })
+}
+
+type Skipped = Vec<(&'static str, Error)>;
+
+/// Builds every image's blobs, the two optional ones on threads of their own (their
+/// layers are the big ones to compress).
+fn build_all(busybox: &Path, extras: &Extras) -> Result<(Vec<Prepared>, Skipped)> {
+    let optional = |name: &'static str, image: Result<OciImage>| {
+        let prepared = image.and_then(|i| prepare(&i));
+        prepared.map_err(|e| (name, e))
+    };
+    let (mandatory, nginx, demo) = std::thread::scope(|s| {
+        let nginx =
+            s.spawn(|| optional(NGINX_IMAGE, nginx_image(&extras.nginx_root, Some(busybox))));
+        let demo = s.spawn(|| {
+            let image =
+                find_demo_binary(extras.demo_binary.as_deref()).and_then(|b| demo_image(&b));
+            optional(DEMO_IMAGE, image)
+        });
+        let mandatory = busybox_image(busybox)
+            .and_then(|b| Ok(vec![prepare(&b)?, prepare(&pause_image(busybox))?]));
+        (
+            mandatory,
+            nginx.join().expect("no panic"),
+            demo.join().expect("no panic"),
+        )
+    });
+    let mut prepared = mandatory?;
+    let mut skipped = Vec::new();
+    for result in [nginx, demo] {
+        match result {
+            Ok(p) => prepared.push(p),
+            Err(s) => skipped.push(s),
+        }
+    }
+    Ok((prepared, skipped))
 }
 
 async fn wait_visible(client: &CriClient, built: &Built) -> Result<()> {

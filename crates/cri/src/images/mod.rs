@@ -6,14 +6,21 @@
 //! same digests and re-importing is a no-op.
 
 mod builtin;
+mod demo;
 mod layout;
+mod libs;
+mod nginx;
 
 use std::path::PathBuf;
 
 pub use builtin::{
-    BUSYBOX_IMAGE, PAUSE_IMAGE, busybox_image, import, install_builtin, pause_image,
+    BUSYBOX_IMAGE, Extras, Installed, PAUSE_IMAGE, busybox_image, import, install_builtin,
+    install_images, pause_image,
 };
-pub use layout::{Built, write_archive};
+pub use demo::{DEMO_BINARY, DEMO_IMAGE, demo_image, find_demo_binary};
+pub use layout::{Built, Prepared, prepare, write_archive, write_prepared};
+pub use libs::shared_libraries;
+pub use nginx::{DEFAULT_NGINX_ROOT, NGINX_IMAGE, nginx_image};
 
 /// Errors building or importing images.
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +41,23 @@ pub enum Error {
         binary: String,
         package: &'static str,
     },
+    /// A file an image is made from is missing.
+    #[error("{what} {path} not found: {fix}")]
+    Missing {
+        what: &'static str,
+        path: PathBuf,
+        fix: &'static str,
+    },
+    /// The demo app's binary is in none of the places looked at.
+    #[error(
+        "{bin} not found (looked at {}): build it with `cargo build --bin {bin}`, or install it beside k8rs (scripts/install.sh does)",
+        looked.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
+        bin = demo::DEMO_BINARY
+    )]
+    DemoNotFound { looked: Vec<PathBuf> },
+    /// The shared libraries of a binary could not be resolved.
+    #[error("cannot resolve the shared libraries of {binary}: {detail}")]
+    Ldd { binary: PathBuf, detail: String },
     /// `ctr images import` failed.
     #[error("{command} failed ({status}): {stderr}")]
     Import {
