@@ -12,6 +12,7 @@ mod node;
 mod pods;
 mod sysinfo;
 mod time;
+mod volumes;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;

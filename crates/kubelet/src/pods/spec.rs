@@ -276,6 +276,8 @@ pub struct ContainerInput<'a> {
     pub image_ref: &'a str,
     pub pod_ip: &'a str,
     pub host_ip: &'a str,
+    /// The pod's volumes, set up already.
+    pub volumes: &'a HashMap<String, crate::volumes::Mounted>,
 }
 
 pub async fn container_config(
@@ -300,6 +302,8 @@ pub async fn container_config(
     let expand_all = |v: &Option<Vec<String>>| -> Vec<String> {
         v.iter().flatten().map(|s| expand(s, &known)).collect()
     };
+    let mounts = crate::volumes::container_mounts(c, input.volumes, |s| expand(s, &known))
+        .map_err(ConfigError)?;
     let mut labels = pod_labels(input.pod);
     labels.insert("io.kubernetes.container.name".into(), c.name.clone());
     Ok(ContainerConfig {
@@ -311,6 +315,7 @@ pub async fn container_config(
         command: expand_all(&c.command),
         args: expand_all(&c.args),
         working_dir: c.working_dir.clone().unwrap_or_default(),
+        mounts,
         envs: env
             .into_iter()
             .map(|(key, value)| KeyValue { key, value })

@@ -17,6 +17,7 @@ mod terminate;
 use super::Ctx;
 use super::spec::{self, ContainerInput};
 use super::status::Conditions;
+use crate::volumes::PodVolumes;
 
 /// How often container states are re-read (upstream's PLEG relists every second).
 const RESYNC: Duration = Duration::from_secs(1);
@@ -52,6 +53,9 @@ struct Worker {
     start_time: String,
     reported: Option<Value>,
     finished: bool,
+    volumes: PodVolumes,
+    /// The pod's uid, for cleaning up after it once it is gone.
+    uid: Option<String>,
 }
 
 pub async fn run(ctx: Arc<Ctx>, mut rx: watch::Receiver<Option<Pod>>) {
@@ -64,6 +68,8 @@ pub async fn run(ctx: Arc<Ctx>, mut rx: watch::Receiver<Option<Pod>>) {
         start_time: crate::time::now(),
         reported: None,
         finished: false,
+        volumes: PodVolumes::default(),
+        uid: rx.borrow().as_ref().and_then(|p| p.metadata.uid.clone()),
     };
     loop {
         let pod = rx.borrow_and_update().clone();
@@ -101,8 +107,18 @@ impl Worker {
             self.finished = true;
             return Ok(());
         }
+        // Volumes come first: a pod whose volumes cannot be set up waits in
+        // ContainerCreating. Once running, a failed refresh keeps the old contents.
+        let volumes = self
+            .volumes
+            .sync(&self.ctx.client, &self.ctx.config, pod)
+            .await;
         if self.sandbox.is_none() {
-            self.run_sandbox(pod).await;
+            if let Err(e) = volumes {
+                self.sandbox_error = Some(e.to_string());
+            } else if self.volumes.ready() {
+                self.run_sandbox(pod).await;
+            }
         }
         if self.sandbox.is_some() {
             let spec = pod.spec.clone().unwrap_or_default();
@@ -279,6 +295,7 @@ impl Worker {
             image_ref: &image_ref,
             pod_ip: &sandbox.ip,
             host_ip: &host_ip,
+            volumes: self.volumes.mounted(),
         };
         let config = spec::container_config(&self.ctx.client, input)
             .await

@@ -42,6 +42,9 @@ impl Worker {
             }
         }
         self.containers.clear();
+        if let Some(uid) = &self.uid {
+            crate::volumes::tear_down(&self.ctx.config, uid);
+        }
     }
 
     /// Graceful termination and the final delete; true once the pod is gone.
