@@ -191,8 +191,18 @@ pub fn diff(table: &str, from: &Ruleset, to: &Ruleset) -> Option<String> {
             }
         }
     }
-    // Chains nothing refers to any more can go now, in the same transaction.
-    for name in from.chains.keys().filter(|n| !to.chains.contains_key(*n)) {
+    // Chains nothing refers to any more can go now, in the same transaction. They may
+    // refer to each other (ext → svc → sep): the kernel refuses to delete a chain that
+    // is still jumped to (EBUSY), so empty them all first.
+    let gone: Vec<&String> = from
+        .chains
+        .keys()
+        .filter(|n| !to.chains.contains_key(*n))
+        .collect();
+    for name in &gone {
+        line(&mut s, format!("flush chain {t} {name}"));
+    }
+    for name in &gone {
         line(&mut s, format!("delete chain {t} {name}"));
     }
     for name in from.sets.keys().filter(|n| !to.sets.contains_key(*n)) {
@@ -204,4 +214,37 @@ pub fn diff(table: &str, from: &Ruleset, to: &Ruleset) -> Option<String> {
 /// Removes everything the proxy programmed in `ip <table>` (`--cleanup`, uninstall).
 pub fn cleanup(nft: &dyn Nftables, table: &str) -> Result<(), NftError> {
     nft.apply(&format!("add table ip {table}\ndelete table ip {table}\n"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ruleset(chains: &[(&str, &[&str])]) -> Ruleset {
+        let mut rs = Ruleset::default();
+        for (name, rules) in chains {
+            rs.chains.insert(
+                name.to_string(),
+                rules.iter().map(|r| r.to_string()).collect(),
+            );
+        }
+        rs
+    }
+
+    #[test]
+    fn removed_chains_are_emptied_before_any_is_deleted() {
+        // ext-a jumps to svc-a, which jumps to sep-a: sorted by name, sep-a would be
+        // deleted while svc-a still refers to it.
+        let from = ruleset(&[
+            ("ext-a", &["goto svc-a"]),
+            ("svc-a", &["goto sep-a"]),
+            ("sep-a", &["meta l4proto tcp dnat to 10.42.0.5:80"]),
+        ]);
+        let script = diff("t", &from, &Ruleset::default()).unwrap();
+        let lines: Vec<&str> = script.lines().collect();
+        let last_flush = lines.iter().rposition(|l| l.starts_with("flush chain"));
+        let first_delete = lines.iter().position(|l| l.starts_with("delete chain"));
+        assert_eq!(lines.len(), 6, "{script}");
+        assert!(last_flush < first_delete, "{script}");
+    }
 }

@@ -69,6 +69,21 @@ impl Drop for Endpoint {
     }
 }
 
+/// The real `nft`, remembering refused transactions: a refused incremental one is
+/// retried from scratch, which would hide a bad diff.
+#[derive(Default)]
+struct Recording(std::sync::Mutex<Vec<String>>);
+
+impl proxy::nft::Nftables for Recording {
+    fn apply(&self, script: &str) -> Result<(), proxy::nft::NftError> {
+        let result = proxy::nft::NftCommand.apply(script);
+        if let Err(e) = &result {
+            self.0.lock().unwrap().push(format!("{e}\n{script}"));
+        }
+        result
+    }
+}
+
 fn curl(url: &str) -> Result<String, String> {
     let out = Command::new("curl")
         .args(["-sS", "--max-time", "3", url])
@@ -105,12 +120,8 @@ async fn services_reach_endpoints_through_nftables() {
         cluster_cidr: "10.42.0.0/16".parse().unwrap(),
         min_sync_interval: Duration::from_millis(10),
     };
-    let proxy = tokio::spawn(proxy::run(
-        client.clone(),
-        opts,
-        Arc::new(proxy::nft::NftCommand),
-        None,
-    ));
+    let nft = Arc::new(Recording::default());
+    let proxy = tokio::spawn(proxy::run(client.clone(), opts, nft.clone(), None));
 
     let services: Api<Service> = Api::namespaced(client.clone(), "default");
     let slices: Api<EndpointSlice> = Api::namespaced(client.clone(), "default");
@@ -209,5 +220,7 @@ async fn services_reach_endpoints_through_nftables() {
     .await
     .unwrap();
     proxy.abort();
+    let refused = nft.0.lock().unwrap().clone();
+    assert!(refused.is_empty(), "{}", refused.join("\n---\n"));
     tokio::task::spawn_blocking(move || drop(s)).await.unwrap();
 }
