@@ -22,7 +22,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the control plane (and, unless --disable-agent, a node).
-    Server(server::ServerArgs),
+    Server(Box<server::ServerArgs>),
     /// Run simulated nodes (no containers) against a cluster, for tests and scale experiments.
     HollowNodes(hollow_nodes::HollowArgs),
 }
@@ -40,7 +40,7 @@ fn main() -> Result<()> {
         .build()?;
     runtime.block_on(async {
         match cli.command {
-            Command::Server(args) => server::run(args).await,
+            Command::Server(args) => server::run(*args).await,
             Command::HollowNodes(args) => hollow_nodes::run(args).await,
         }
     })

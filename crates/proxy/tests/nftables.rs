@@ -72,13 +72,13 @@ impl Drop for Endpoint {
 /// The real `nft`, remembering refused transactions: a refused incremental one is
 /// retried from scratch, which would hide a bad diff.
 #[derive(Default)]
-struct Recording(std::sync::Mutex<Vec<String>>);
+struct Recording(parking_lot::Mutex<Vec<String>>);
 
 impl proxy::nft::Nftables for Recording {
     fn apply(&self, script: &str) -> Result<(), proxy::nft::NftError> {
         let result = proxy::nft::NftCommand.apply(script);
         if let Err(e) = &result {
-            self.0.lock().unwrap().push(format!("{e}\n{script}"));
+            self.0.lock().push(format!("{e}\n{script}"));
         }
         result
     }
@@ -220,7 +220,7 @@ async fn services_reach_endpoints_through_nftables() {
     .await
     .unwrap();
     proxy.abort();
-    let refused = nft.0.lock().unwrap().clone();
+    let refused = nft.0.lock().clone();
     assert!(refused.is_empty(), "{}", refused.join("\n---\n"));
     tokio::task::spawn_blocking(move || drop(s)).await.unwrap();
 }

@@ -7,6 +7,8 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+pub mod at_address;
+
 /// A running server; killed when dropped. Its stdin is a pipe it exits on closing, so
 /// a test process that dies takes the server with it.
 pub struct Server {
