@@ -4,6 +4,7 @@ mod agent;
 mod component_args;
 mod controlplane;
 mod hollow_nodes;
+mod image_cmd;
 mod inprocess;
 mod proxy_node;
 mod server;
@@ -25,6 +26,8 @@ enum Command {
     Server(Box<server::ServerArgs>),
     /// Run simulated nodes (no containers) against a cluster, for tests and scale experiments.
     HollowNodes(hollow_nodes::HollowArgs),
+    /// The node's images: `import FILE...` (OCI or docker-archive tarballs), `ls`.
+    Image(image_cmd::ImageArgs),
 }
 
 fn main() -> Result<()> {
@@ -42,6 +45,7 @@ fn main() -> Result<()> {
         match cli.command {
             Command::Server(args) => server::run(*args).await,
             Command::HollowNodes(args) => hollow_nodes::run(args).await,
+            Command::Image(args) => image_cmd::run(args).await,
         }
     })
 }

@@ -87,8 +87,9 @@ fn base_entries(busybox: &Path) -> Vec<Entry> {
 
 /// Loads an OCI archive into containerd's `k8s.io` namespace (the CRI's), unpacked for
 /// the default (overlayfs) snapshotter. CRI has no import call; `ctr` ships with
-/// containerd and speaks its native API on the same socket.
-pub async fn import(socket: &Path, archive: &Path) -> Result<()> {
+/// containerd and speaks its native API on the same socket. Takes OCI image-layout and
+/// docker-archive (`docker save`) tarballs; returns what ctr printed (a line per image).
+pub async fn import(socket: &Path, archive: &Path) -> Result<String> {
     let ctr = find_binary("ctr", "containerd")?;
     let mut cmd = tokio::process::Command::new(&ctr);
     cmd.arg("--address")
@@ -104,7 +105,7 @@ pub async fn import(socket: &Path, archive: &Path) -> Result<()> {
             stderr: String::from_utf8_lossy(&out.stderr).trim().into(),
         });
     }
-    Ok(())
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// Where the optional images come from.
