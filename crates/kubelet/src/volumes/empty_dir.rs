@@ -47,8 +47,7 @@ fn is_mount_point(dir: &Path) -> bool {
     };
     cri::mounts::mount_points_under(&dir)
         .unwrap_or_default()
-        .iter()
-        .any(|p| *p == dir)
+        .contains(&dir)
 }
 
 #[cfg(test)]
