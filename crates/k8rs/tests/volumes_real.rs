@@ -227,6 +227,57 @@ fn pods_mount_volumes() {
     );
     wait_log(&node, "waiter", "main", "now-here", within);
 
+    // A claim bound to a hostPath PV mounts the PV's path. There is no PV binder yet,
+    // so the test binds them itself: until the claim is Bound the pod waits.
+    let pv_dir = s.dir.path().join("pv-data");
+    std::fs::create_dir_all(&pv_dir).unwrap();
+    s.apply(&format!(
+        r#"{{"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {{"name": "pv1"}},
+            "spec": {{"capacity": {{"storage": "1Gi"}}, "accessModes": ["ReadWriteOnce"],
+              "hostPath": {{"path": "{}", "type": "Directory"}},
+              "claimRef": {{"namespace": "default", "name": "claim"}}}}}}"#,
+        pv_dir.display()
+    ));
+    s.apply(
+        r#"{"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "claim"},
+            "spec": {"accessModes": ["ReadWriteOnce"], "volumeName": "pv1",
+              "resources": {"requests": {"storage": "1Gi"}}}}"#,
+    );
+    s.apply(
+        r#"{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "claimer"},
+            "spec": {"terminationGracePeriodSeconds": 1,
+              "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "claim"}}],
+              "containers": [{"name": "main", "image": "busybox",
+                "command": ["sh", "-c", "echo via-claim > /data/out; sleep 3600"],
+                "volumeMounts": [{"name": "data", "mountPath": "/data"}]}]}}"#,
+    );
+    node.wait_pod(
+        "claimer",
+        "{.status.containerStatuses[0].state.waiting.reason}",
+        "ContainerCreating",
+        Duration::from_secs(20),
+    );
+    s.kubectl_ok(&[
+        "patch",
+        "pvc",
+        "claim",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        r#"{"status": {"phase": "Bound"}}"#,
+    ]);
+    node.wait_pod(
+        "claimer",
+        "{.status.phase}",
+        "Running",
+        Duration::from_secs(30),
+    );
+    wait_for("file written through the claim", within, || {
+        std::fs::read_to_string(pv_dir.join("out"))
+            .ok()
+            .filter(|t| t == "via-claim\n")
+    });
+
     // Deleting the pod unmounts and removes its volumes; the hostPath stays.
     let pod_dir = node.data.join(format!("agent/kubelet/pods/{uid}"));
     assert!(pod_dir.exists());
