@@ -14,6 +14,7 @@ pub mod error;
 pub mod field_validation;
 pub mod handlers;
 pub mod health;
+pub mod kubelet;
 pub mod managedfields;
 pub mod metrics;
 pub mod negotiate;
@@ -51,6 +52,8 @@ pub struct Options {
     pub service_account_tokens: Option<auth::ServiceAccountTokens>,
     /// The not-ready/unreachable tolerations admission gives new pods.
     pub toleration_defaults: admission::TolerationDefaults,
+    /// How to reach kubelets (`pods/log`, `exec`, `attach`, `portforward`).
+    pub kubelet_client: Option<kubelet::KubeletClient>,
 }
 
 /// Builds the shared state of an API server serving the built-in resources.
@@ -82,5 +85,6 @@ pub fn build(opts: Options) -> Arc<ApiState> {
         openapi: Default::default(),
         service_account_tokens: opts.service_account_tokens,
         metrics: Default::default(),
+        kubelet: opts.kubelet_client,
     })
 }

@@ -24,4 +24,6 @@ pub struct ApiState {
     /// Issues service account tokens (TokenRequest); `None` disables the API.
     pub service_account_tokens: Option<crate::auth::ServiceAccountTokens>,
     pub metrics: Metrics,
+    /// Dials kubelets for logs, exec, attach and port-forward; `None` refuses them.
+    pub kubelet: Option<crate::kubelet::KubeletClient>,
 }

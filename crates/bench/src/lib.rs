@@ -32,6 +32,7 @@ impl Bench {
             service_cidr: "10.43.0.0/16".parse().expect("cidr"),
             node_port_range: 30000..=32767,
             toleration_defaults: Default::default(),
+            kubelet_client: None,
             service_account_tokens: None,
         });
         let boot = apiserver::bootstrap::BootstrapConfig {

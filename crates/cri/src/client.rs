@@ -243,6 +243,29 @@ impl RuntimeService for CriClient {
         let resp = self.rt().exec_sync(req).await;
         Ok(resp.map_err(failed("ExecSync"))?.into_inner())
     }
+
+    async fn exec(&self, req: ExecRequest) -> Result<String> {
+        let resp = self.rt().exec(req).await.map_err(failed("Exec"))?;
+        Ok(resp.into_inner().url)
+    }
+
+    async fn attach(&self, req: AttachRequest) -> Result<String> {
+        let resp = self.rt().attach(req).await.map_err(failed("Attach"))?;
+        Ok(resp.into_inner().url)
+    }
+
+    async fn port_forward(&self, pod_sandbox_id: &str, port: Vec<i32>) -> Result<String> {
+        let req = PortForwardRequest {
+            pod_sandbox_id: pod_sandbox_id.into(),
+            port,
+        };
+        let resp = self
+            .rt()
+            .port_forward(req)
+            .await
+            .map_err(failed("PortForward"))?;
+        Ok(resp.into_inner().url)
+    }
 }
 
 #[async_trait]

@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use k8s_cri::v1::{
-    AuthConfig, Container, ContainerConfig, ContainerFilter, ContainerStatus, ExecSyncResponse,
-    Image, ImageFilter, ImageSpec, PodSandbox, PodSandboxConfig, PodSandboxFilter,
-    PodSandboxStatusResponse, StatusResponse, VersionResponse,
+    AttachRequest, AuthConfig, Container, ContainerConfig, ContainerFilter, ContainerStatus,
+    ExecRequest, ExecSyncResponse, Image, ImageFilter, ImageSpec, PodSandbox, PodSandboxConfig,
+    PodSandboxFilter, PodSandboxStatusResponse, StatusResponse, VersionResponse,
 };
 
 /// Errors of a CRI call.
@@ -29,6 +29,9 @@ pub enum Error {
         method: &'static str,
         status: tonic::Status,
     },
+    /// The runtime does not implement the call.
+    #[error("CRI {0} is not supported by this runtime")]
+    Unsupported(&'static str),
     /// The runtime answered without a field the protocol says it must fill.
     #[error("CRI {method} answered without {field}")]
     Missing {
@@ -99,6 +102,25 @@ pub trait RuntimeService: Send + Sync {
         cmd: Vec<String>,
         timeout: Duration,
     ) -> Result<ExecSyncResponse>;
+
+    /// The runtime's streaming-server URL for an exec session (`kubectl exec`).
+    /// Runtimes without a streaming server keep the default: not supported.
+    async fn exec(&self, req: ExecRequest) -> Result<String> {
+        let _ = req;
+        Err(Error::Unsupported("Exec"))
+    }
+
+    /// The streaming-server URL for attaching to a container's stdio.
+    async fn attach(&self, req: AttachRequest) -> Result<String> {
+        let _ = req;
+        Err(Error::Unsupported("Attach"))
+    }
+
+    /// The streaming-server URL for forwarding ports into a sandbox's network.
+    async fn port_forward(&self, pod_sandbox_id: &str, ports: Vec<i32>) -> Result<String> {
+        let _ = (pod_sandbox_id, ports);
+        Err(Error::Unsupported("PortForward"))
+    }
 }
 
 /// Images (CRI `ImageService`).

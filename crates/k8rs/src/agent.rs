@@ -5,7 +5,7 @@
 //! the CNI config is written from that podCIDR, and only then does containerd start,
 //! since it loads CNI configs at startup.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,6 +22,9 @@ pub struct AgentArgs {
     /// The Linux bridge of the pod network (at most 15 characters).
     #[arg(long, default_value = "cni0")]
     pub cni_bridge: String,
+    /// The port of the kubelet API (logs, exec, port-forward); 0 picks a free one.
+    #[arg(long, default_value_t = 10250)]
+    pub kubelet_port: u16,
     #[command(flatten)]
     pub proxy: crate::proxy_node::ProxyArgs,
 }
@@ -33,6 +36,9 @@ pub struct NodeParams {
     pub node_ip: IpAddr,
     pub cluster_dns: IpAddr,
     pub args: AgentArgs,
+    /// The kubelet API's serving certificate, and the CA of its clients.
+    pub kubelet_serving: pki::CertAndKey,
+    pub client_ca_pem: String,
 }
 
 /// How long the agent waits for the controller manager's node IPAM.
@@ -55,8 +61,15 @@ pub fn start_in_server(router: Router, params: NodeParams) {
 
 async fn run(client: kube::Client, p: NodeParams, control_plane: bool) -> Result<()> {
     let dir = p.data_dir.join("agent");
+    let api = kubelet::server::KubeletApi::bind(kubelet::server::ServerConfig {
+        addr: SocketAddr::new(IpAddr::from([0, 0, 0, 0]), p.args.kubelet_port),
+        serving: p.kubelet_serving.clone(),
+        client_ca_pem: p.client_ca_pem.clone(),
+    })
+    .await?;
     let mut config = kubelet::Config::new(&p.node_name, p.node_ip, &dir);
     config.cluster_dns = Some(p.cluster_dns);
+    config.kubelet_port = api.port();
     if control_plane {
         config.node_labels.insert(
             "node-role.kubernetes.io/control-plane".into(),
@@ -89,6 +102,7 @@ async fn run(client: kube::Client, p: NodeParams, control_plane: bool) -> Result
         runtime: Arc::new(cri.clone()),
         images: Arc::new(cri),
     };
+    tokio::spawn(api.serve(runtime.clone()));
     let result = kubelet.run(runtime).await;
     // containerd lives as long as the kubelet (dropping it stops containerd).
     drop(containerd);

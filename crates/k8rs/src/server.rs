@@ -208,6 +208,10 @@ pub async fn run(args: ServerArgs) -> Result<()> {
         service_account_tokens: Some(apiserver::auth::ServiceAccountTokens::new(
             pki.service_account_key.clone(),
         )),
+        kubelet_client: Some(apiserver::kubelet::KubeletClient::new(
+            &pki.ca.cert_pem,
+            &pki.apiserver_kubelet_client,
+        )?),
     });
     apiserver::crd::load(&state)
         .await
@@ -267,6 +271,12 @@ pub async fn run(args: ServerArgs) -> Result<()> {
                 node_ip: advertise,
                 cluster_dns: args.cluster_dns,
                 args: args.agent.clone(),
+                kubelet_serving: pki.issue_kubelet_serving(
+                    &node_name,
+                    &[node_name.clone(), hostname()],
+                    &[advertise, IpAddr::from([127, 0, 0, 1])],
+                )?,
+                client_ca_pem: pki.client_ca_pem().to_string(),
             },
         );
     }

@@ -10,6 +10,7 @@
 pub mod cni;
 mod node;
 mod pods;
+pub mod server;
 mod sysinfo;
 mod time;
 mod volumes;
@@ -38,6 +39,8 @@ pub enum Error {
     },
     #[error("node {node} got no podCIDR within {waited:?}; is the node IPAM controller running?")]
     NoPodCidr { node: String, waited: Duration },
+    #[error("kubelet API: {0}")]
+    Server(String),
     #[error("node {node} has an invalid podCIDR {cidr:?}")]
     BadPodCidr { node: String, cidr: String },
 }
@@ -60,6 +63,8 @@ pub struct Config {
     pub node_labels: BTreeMap<String, String>,
     /// How often the Lease is renewed (upstream: 10 s).
     pub lease_interval: Duration,
+    /// The port of the kubelet API, published in the Node's daemonEndpoints.
+    pub kubelet_port: u16,
 }
 
 impl Config {
@@ -76,6 +81,7 @@ impl Config {
             cluster_domain: "cluster.local".into(),
             node_labels: BTreeMap::new(),
             lease_interval: Duration::from_secs(10),
+            kubelet_port: 10250,
         }
     }
 

@@ -202,7 +202,7 @@ fn status(config: &Config, conditions: Value, runtime_version: &str) -> Value {
             {"type": "InternalIP", "address": config.node_ip.to_string()},
             {"type": "Hostname", "address": config.node_name},
         ],
-        "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
+        "daemonEndpoints": {"kubeletEndpoint": {"Port": config.kubelet_port}},
         "nodeInfo": node_info(runtime_version),
     })
 }

@@ -44,6 +44,7 @@ impl TestServer {
             service_cidr: "10.43.0.0/16".parse().unwrap(),
             node_port_range: 30000..=32767,
             toleration_defaults: Default::default(),
+            kubelet_client: None,
             // Signed service account tokens, so `kubectl create token` works.
             service_account_tokens: Some(ServiceAccountTokens::new(
                 pki::jwt::ServiceAccountKey::generate().expect("service account key"),

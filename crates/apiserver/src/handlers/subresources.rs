@@ -52,6 +52,12 @@ pub async fn handle(call: Call, sub: &str) -> Result<Response> {
         ("binding", "create") => bind(call).await,
         ("token", "create") => token_request(call).await,
         ("eviction", "create") => evict(call).await,
+        ("log", "get") if call.info.plural == "pods" => crate::kubelet::pod_log(call).await,
+        ("exec", _) if call.info.plural == "pods" => crate::kubelet::pod_exec(call).await,
+        ("attach", _) if call.info.plural == "pods" => crate::kubelet::pod_attach(call).await,
+        ("portforward", _) if call.info.plural == "pods" => {
+            crate::kubelet::pod_portforward(call).await
+        }
         _ => Err(ApiError::unavailable(format!(
             "{}/{sub} is not available yet on this server",
             call.info.plural

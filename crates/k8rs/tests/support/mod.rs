@@ -56,6 +56,13 @@ impl Server {
             ])
             .args(["--write-kubeconfig", kubeconfig.to_str().unwrap()])
             .args((!agent).then_some("--disable-agent"))
+            // Several servers with agents may run at once: each kubelet API on a free port.
+            .args(
+                agent
+                    .then_some(["--kubelet-port", "0"])
+                    .into_iter()
+                    .flatten(),
+            )
             .arg("--exit-with-stdin")
             .args(&opts.args)
             .env("HOME", &home)

@@ -1,0 +1,195 @@
+//! kubectl logs, exec, port-forward and cp against real containers: the API server
+//! proxies to the kubelet API, which proxies to containerd's streaming server. Needs
+//! root and scripts/deps.sh's packages; fails (never skips) without them. Its own
+//! pod/service networks and bridge let it run beside the other real-container tests.
+
+// Shared with other tests; not every helper is used here.
+#[allow(dead_code)]
+#[path = "support/real_node.rs"]
+mod real_node;
+mod support;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::Stdio;
+use std::time::Duration;
+
+use real_node::{NodeOpts, RealNode};
+use support::wait_for;
+
+const OPTS: NodeOpts = NodeOpts {
+    cluster_cidr: "10.196.0.0/16",
+    service_cidr: "10.197.0.0/16",
+    cluster_dns: "10.197.0.10",
+    bridge: "k8rs-st0",
+    node_name: "k8rs-streams-test",
+};
+
+const WEB: &str = "echo hello-from-log; echo line2; mkdir -p /www; echo pf-ok > /www/index.html; \
+                   exec httpd -f -p 8080 -h /www";
+
+fn text(out: std::process::Output) -> (bool, String, String) {
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Both tests' nodes run a service proxy with the same nftables table.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+#[test]
+fn logs_exec_port_forward_and_cp_reach_real_containers() {
+    let _serial = SERIAL.blocking_lock();
+    let node = RealNode::start(OPTS);
+    let s = node.server();
+    s.kubectl_ok(&["run", "web", "--image=busybox", "--", "sh", "-c", WEB]);
+    node.wait_pod("web", "{.status.phase}", "Running", Duration::from_secs(60));
+
+    // logs, with --tail and --timestamps
+    wait_for("both log lines", Duration::from_secs(10), || {
+        (s.kubectl_ok(&["logs", "web"]) == "hello-from-log\nline2\n").then_some(())
+    });
+    assert_eq!(s.kubectl_ok(&["logs", "web", "--tail=1"]), "line2\n");
+    let stamped = s.kubectl_ok(&["logs", "web", "--timestamps"]);
+    for line in stamped.lines() {
+        let (ts, rest) = line.split_once(' ').unwrap();
+        assert!(
+            ts.starts_with("20") && ts.contains('T') && ts.ends_with('Z'),
+            "{line:?}"
+        );
+        assert!(["hello-from-log", "line2"].contains(&rest), "{line:?}");
+    }
+    let e = s.kubectl_err(&["logs", "web", "-c", "nope"]);
+    assert!(e.contains("container nope is not valid for pod web"), "{e}");
+
+    // exec: output, exit codes, stdin
+    let ls = s.kubectl_ok(&["exec", "web", "--", "ls", "/"]);
+    assert!(
+        ls.lines().any(|l| l == "www") && ls.lines().any(|l| l == "bin"),
+        "{ls}"
+    );
+    let out = s.kubectl(&[
+        "exec",
+        "web",
+        "--",
+        "sh",
+        "-c",
+        "echo out; echo err >&2; exit 3",
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{:?}", text(out.clone()));
+    let (_, stdout, stderr) = text(out);
+    assert_eq!(stdout, "out\n");
+    assert!(stderr.contains("err\n"), "{stderr}");
+    assert!(
+        stderr.contains("command terminated with exit code 3"),
+        "{stderr}"
+    );
+    let out = s.kubectl_stdin(
+        &["exec", "-i", "web", "--", "sh"],
+        "echo in-$((6*7))\nexit\n",
+    );
+    assert_eq!(text(out).1, "in-42\n");
+
+    // port-forward to the pod's httpd
+    let local = free_port();
+    let mut pf = s
+        .kubectl_cmd(&["port-forward", "pod/web", &format!("{local}:8080")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(pf.stdout.take().unwrap()).lines();
+    let first = lines.next().and_then(Result::ok).unwrap_or_default();
+    assert!(first.starts_with("Forwarding from"), "{first:?}");
+    for _ in 0..2 {
+        assert_eq!(http_get(local), "pf-ok\n");
+    }
+    let _ = pf.kill();
+    let _ = pf.wait();
+
+    // cp out of the container (tar over exec)
+    let dir = tempfile::tempdir().unwrap();
+    let copied = dir.path().join("index.html");
+    s.kubectl_ok(&["cp", "web:/www/index.html", copied.to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(&copied).unwrap(), "pf-ok\n");
+}
+
+#[test]
+fn follow_ends_with_the_container_and_previous_shows_the_last_run() {
+    let _serial = SERIAL.blocking_lock();
+    let mut opts = OPTS;
+    opts.bridge = "k8rs-st1";
+    opts.node_name = "k8rs-streams-test2";
+    opts.cluster_cidr = "10.198.0.0/16";
+    let node = RealNode::start(opts);
+    let s = node.server();
+    let ticker = "sleep 1; for i in 1 2 3; do echo tick-$i; sleep 0.3; done";
+    s.kubectl_ok(&[
+        "run",
+        "ticker",
+        "--image=busybox",
+        "--restart=Never",
+        "--",
+        "sh",
+        "-c",
+        ticker,
+    ]);
+    node.wait_pod(
+        "ticker",
+        "{.status.phase}",
+        "Running",
+        Duration::from_secs(60),
+    );
+    // -f returns by itself once the container exits, with every line.
+    let followed = s.kubectl_ok(&["logs", "-f", "ticker"]);
+    assert_eq!(followed, "tick-1\ntick-2\ntick-3\n");
+
+    s.kubectl_ok(&[
+        "run",
+        "crash",
+        "--image=busybox",
+        "--",
+        "sh",
+        "-c",
+        "echo run-once; exit 1",
+    ]);
+    node.wait_pod_until("crash", "restarted once", Duration::from_secs(60), || {
+        let n = node.jsonpath(
+            &["get", "pod", "crash"],
+            "{.status.containerStatuses[0].restartCount}",
+        );
+        (n.parse::<u32>().unwrap_or(0) >= 1).then_some(())
+    });
+    assert_eq!(s.kubectl_ok(&["logs", "crash", "--previous"]), "run-once\n");
+
+    s.kubectl_ok(&["run", "pend", "--image=k8rs.invalid/none:v1"]);
+    let e = wait_for(
+        "a waiting container's logs refused",
+        Duration::from_secs(30),
+        || {
+            let (ok, _, e) = text(s.kubectl(&["logs", "pend"]));
+            (!ok && e.contains("ImagePull")).then_some(e)
+        },
+    );
+    assert!(
+        e.contains("container \"pend\" in pod \"pend\" is waiting to start: "),
+        "{e}"
+    );
+}
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+fn http_get(port: u16) -> String {
+    let mut tcp = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    tcp.write_all(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n").unwrap();
+    let mut resp = String::new();
+    tcp.read_to_string(&mut resp).unwrap();
+    resp.split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or(resp)
+}
