@@ -152,6 +152,7 @@ pub async fn install_images(
     work_dir: &Path,
     extras: &Extras,
 ) -> Result<Installed> {
+    let started = Instant::now();
     let busybox = find_binary("busybox", "busybox-static")?;
     let extras = extras.clone();
     let (prepared, skipped) = tokio::task::spawn_blocking(move || build_all(&busybox, &extras))
@@ -177,8 +178,15 @@ pub async fn install_images(
             wait_visible(client, &p.built).await?;
         }
     }
+    let imported: Vec<String> = needed.iter().map(|p| p.built.name.clone()).collect();
+    tracing::info!(
+        ?imported,
+        already_present = prepared.len() - imported.len(),
+        elapsed = ?started.elapsed(),
+        "builtin images ready"
+    );
     Ok(Installed {
-        imported: needed.iter().map(|p| p.built.name.clone()).collect(),
+        imported,
         images: prepared.into_iter().map(|p| p.built).collect(),
         skipped,
     })
