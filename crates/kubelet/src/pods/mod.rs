@@ -2,7 +2,10 @@
 //! spec.nodeName), and one worker task per pod that drives the runtime toward the
 //! pod's spec and reports its status.
 
+mod events;
 mod image;
+mod lifecycle;
+mod probe;
 mod spec;
 mod status;
 mod worker;

@@ -21,6 +21,10 @@ pub struct ContainerView<'a> {
     /// The state of the container before the current one, as `lastState`.
     pub last_terminated: Option<&'a ContainerStatus>,
     pub restart_count: u32,
+    /// The startup probe passed (or there is none); counts only while running.
+    pub started: bool,
+    /// The readiness probe passed (or there is none); counts only while running.
+    pub ready: bool,
 }
 
 fn terminated(s: &ContainerStatus) -> Value {
@@ -79,8 +83,8 @@ pub fn container_status(v: &ContainerView<'_>) -> Value {
         "name": v.name,
         "image": image,
         "imageID": v.current.map(|s| s.image_ref.as_str()).unwrap_or_default(),
-        "ready": running,
-        "started": running,
+        "ready": running && v.started && v.ready,
+        "started": running && v.started,
         "restartCount": v.restart_count,
         "state": state_value,
         "lastState": v.last_terminated.map_or(json!({}), |s| json!({"terminated": terminated(s)})),

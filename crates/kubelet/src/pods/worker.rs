@@ -11,10 +11,13 @@ use k8s_openapi::api::core::v1::{Container, Pod};
 use serde_json::Value;
 use tokio::sync::watch;
 
+mod hooks;
 mod report;
 mod terminate;
 
 use super::Ctx;
+use super::events::Recorder;
+use super::probe::Probes;
 use super::spec::{self, ContainerInput};
 use super::status::Conditions;
 use crate::volumes::PodVolumes;
@@ -42,6 +45,8 @@ struct Rec {
     backoff: Option<Duration>,
     /// When the current container was first seen exited.
     exited_at: Option<Instant>,
+    /// The running container's probes; `None` when it has none or is not running.
+    probes: Option<Probes>,
 }
 
 struct Worker {
@@ -56,6 +61,8 @@ struct Worker {
     volumes: PodVolumes,
     /// The pod's uid, for cleaning up after it once it is gone.
     uid: Option<String>,
+    /// Events about the pod's containers, made on first use.
+    events: Option<Recorder>,
 }
 
 pub async fn run(ctx: Arc<Ctx>, mut rx: watch::Receiver<Option<Pod>>) {
@@ -70,12 +77,13 @@ pub async fn run(ctx: Arc<Ctx>, mut rx: watch::Receiver<Option<Pod>>) {
         finished: false,
         volumes: PodVolumes::default(),
         uid: rx.borrow().as_ref().and_then(|p| p.metadata.uid.clone()),
+        events: None,
     };
     loop {
         let pod = rx.borrow_and_update().clone();
         let Some(pod) = pod else {
             // Gone from the API without our final delete (a forced delete): stop at once.
-            w.kill(Duration::ZERO).await;
+            w.kill(None, Duration::ZERO).await;
             return;
         };
         if pod.metadata.deletion_timestamp.is_some() {
@@ -212,6 +220,17 @@ impl Worker {
                 return;
             }
         }
+        let running = |s: &ContainerStatus| s.state == ContainerState::ContainerRunning as i32;
+        let failed = rec.probes.as_ref().and_then(|p| p.failed());
+        if let Some((kind, _)) = failed
+            && rec.current.as_ref().is_some_and(running)
+        {
+            self.kill_unhealthy(pod, c, &id, kind, policy).await;
+        }
+        let rec = self.containers.entry(c.name.clone()).or_default();
+        if rec.current.as_ref().is_some_and(exited) {
+            rec.probes = None;
+        }
         let Some(cur) = rec.current.as_ref().filter(|s| exited(s)) else {
             return;
         };
@@ -257,9 +276,17 @@ impl Worker {
             .create_and_start(pod, c, attempt, prev_reason.as_deref())
             .await;
         let rt = self.ctx.runtime.runtime.clone();
+        // The postStart hook and probes; a failed hook killed the container.
+        let result = match result {
+            Ok((id, status)) => match self.after_start(pod, c, &id).await {
+                Ok(probes) => Ok((id, status, probes)),
+                Err(()) => Ok((id.clone(), rt.container_status(&id).await.ok(), None)),
+            },
+            Err(waiting) => Err(waiting),
+        };
         let rec = self.containers.entry(c.name.clone()).or_default();
         match result {
-            Ok((id, status)) => {
+            Ok((id, status, probes)) => {
                 if attempt > 0 {
                     rec.restart_count = attempt;
                 }
@@ -272,6 +299,7 @@ impl Worker {
                 rec.id = Some(id);
                 rec.waiting = None;
                 rec.exited_at = None;
+                rec.probes = probes;
             }
             Err(waiting) => rec.waiting = Some(waiting),
         }

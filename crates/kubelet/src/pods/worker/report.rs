@@ -46,6 +46,12 @@ impl Worker {
                 current: rec.and_then(|r| r.current.as_ref()),
                 last_terminated: rec.and_then(|r| r.previous.as_ref()),
                 restart_count: rec.map_or(0, |r| r.restart_count),
+                started: rec
+                    .and_then(|r| r.probes.as_ref())
+                    .is_none_or(|p| p.started()),
+                ready: rec
+                    .and_then(|r| r.probes.as_ref())
+                    .is_none_or(|p| p.ready()),
             })
         };
         let init_statuses: Vec<Value> = init

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Container, Pod};
 use kube::Api;
 use kube::api::{DeleteParams, Preconditions};
 
@@ -11,23 +11,55 @@ use super::Worker;
 
 impl Worker {
     /// Stops every container (SIGTERM, SIGKILL after `grace`), then the sandbox, and
-    /// removes them.
-    pub(super) async fn kill(&mut self, grace: Duration) {
+    /// removes them. Given the pod and a grace period, running containers get a
+    /// Killing event and their preStop hooks first, as upstream's killContainer.
+    pub(super) async fn kill(&mut self, pod: Option<&Pod>, grace: Duration) {
         let rt = self.ctx.runtime.runtime.clone();
-        let stops = self
-            .containers
-            .values()
-            .filter_map(|r| r.id.clone())
-            .map(|id| {
-                let rt = rt.clone();
-                async move {
-                    if let Err(e) = rt.stop_container(&id, grace).await
-                        && !e.is_not_found()
-                    {
-                        tracing::warn!(%id, error = %e, "stopping a container failed");
-                    }
+        let events = pod.map(|p| self.recorder(p));
+        let specs: Vec<Container> = pod
+            .and_then(|p| p.spec.as_ref())
+            .map(|s| {
+                s.init_containers
+                    .iter()
+                    .flatten()
+                    .chain(&s.containers)
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut live = Vec::new();
+        for (name, rec) in &mut self.containers {
+            // Probes end with the container's life.
+            rec.probes = None;
+            if let Some(id) = rec.id.clone() {
+                let running = rec.current.as_ref().is_some_and(|s| !super::exited(s));
+                live.push((name.clone(), id, running));
+            }
+        }
+        let targets: Vec<_> = live
+            .into_iter()
+            .map(|(name, id, running)| {
+                let spec = specs.iter().find(|c| c.name == name).filter(|_| running);
+                let target = spec.map(|c| self.target(c, &id));
+                (id, target)
+            })
+            .collect();
+        let stops = targets.into_iter().map(|(id, target)| {
+            let (rt, events) = (rt.clone(), events.clone());
+            async move {
+                if let (Some(t), Some(events), Some(pod)) = (target, events, pod) {
+                    let message = format!("Stopping container {}", t.container.name);
+                    events
+                        .container(&t.container.name, false, "Killing", &message)
+                        .await;
+                    super::hooks::stop_with_hook(rt, &events, pod, &t, grace).await;
+                } else if let Err(e) = rt.stop_container(&id, grace).await
+                    && !e.is_not_found()
+                {
+                    tracing::warn!(%id, error = %e, "stopping a container failed");
                 }
-            });
+            }
+        });
         futures::future::join_all(stops).await;
         if let Some(s) = self.sandbox.take() {
             for r in [
@@ -58,7 +90,8 @@ impl Worker {
                 .and_then(|s| s.termination_grace_period_seconds))
             .unwrap_or(30);
         let started = Instant::now();
-        self.kill(Duration::from_secs(grace.max(0) as u64)).await;
+        self.kill(Some(pod), Duration::from_secs(grace.max(0) as u64))
+            .await;
         let api: Api<Pod> = Api::namespaced(
             self.ctx.client.clone(),
             m.namespace.as_deref().unwrap_or("default"),
