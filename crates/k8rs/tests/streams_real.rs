@@ -90,6 +90,24 @@ fn logs_exec_port_forward_and_cp_reach_real_containers() {
         "echo in-$((6*7))\nexit\n",
     );
     assert_eq!(text(out).1, "in-42\n");
+    // stdin's end reaches the command (v5's close signal becomes a SPDY FIN).
+    let out = s.kubectl_stdin(&["exec", "-i", "web", "--", "cat"], "piped through cat\n");
+    assert_eq!(text(out).1, "piped through cat\n");
+
+    // kubectl 1.27 speaks SPDY for exec: passed through to the runtime untranslated.
+    let old = support::versioned_kubectl(27).expect("kubectl.1.27 is installed beside kubectl");
+    let out = std::process::Command::new(old)
+        .args(["exec", "-i", "web", "--", "cat"])
+        .env("KUBECONFIG", &s.kubeconfig)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .and_then(|mut c| {
+            c.stdin.take().unwrap().write_all(b"over spdy\n")?;
+            c.wait_with_output()
+        })
+        .unwrap();
+    assert_eq!(text(out).1, "over spdy\n");
 
     // port-forward to the pod's httpd
     let local = free_port();
@@ -113,6 +131,16 @@ fn logs_exec_port_forward_and_cp_reach_real_containers() {
     let copied = dir.path().join("index.html");
     s.kubectl_ok(&["cp", "web:/www/index.html", copied.to_str().unwrap()]);
     assert_eq!(std::fs::read_to_string(&copied).unwrap(), "pf-ok\n");
+    // cp into the container, a file bigger than SPDY's default window.
+    let big = dir.path().join("big.txt");
+    let line = "0123456789abcdef".repeat(4) + "\n";
+    std::fs::write(&big, line.repeat(10_000)).unwrap();
+    s.kubectl_ok(&["cp", big.to_str().unwrap(), "web:/tmp/big.txt"]);
+    let size = s.kubectl_ok(&["exec", "web", "--", "sh", "-c", "wc -c < /tmp/big.txt"]);
+    assert_eq!(size.trim(), (line.len() * 10_000).to_string());
+    let back = dir.path().join("back.txt");
+    s.kubectl_ok(&["cp", "web:/tmp/big.txt", back.to_str().unwrap()]);
+    assert_eq!(std::fs::read(&back).unwrap(), std::fs::read(&big).unwrap());
 }
 
 #[test]

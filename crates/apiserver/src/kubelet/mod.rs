@@ -6,6 +6,7 @@
 //! upgrade), as upstream's API server does; other upgrades pass through unchanged.
 
 mod logs;
+mod spdy;
 mod streams;
 
 use std::net::{IpAddr, SocketAddr};

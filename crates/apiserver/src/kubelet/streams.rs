@@ -1,10 +1,9 @@
 //! exec, attach and port-forward: upgraded connections relayed to the kubelet.
 //!
-//! kubectl 1.30+ opens exec and attach as WebSocket `v5.channel.k8s.io`, which the
-//! runtime's streaming server does not speak; it does speak `v4.channel.k8s.io`,
-//! which differs only in lacking v5's "close stream" signal, so messages are relayed
-//! between the two (that signal is dropped: a command reading stdin to its end sees
-//! no EOF through this path). Port-forward arrives as SPDY tunnelled in WebSocket
+//! kubectl 1.30+ opens exec and attach as WebSocket `v5.channel.k8s.io`; the
+//! runtime's streaming server speaks the v4 protocol over SPDY (its WebSocket v4
+//! cannot close stdin), so the channels are translated onto SPDY streams, as
+//! upstream's API server does. Port-forward arrives as SPDY tunnelled in WebSocket
 //! binary frames; the frames' payload is relayed over a plain SPDY upgrade to the
 //! kubelet. Anything else (SPDY from older clients, older WebSocket protocols) is
 //! passed through as bytes.
@@ -20,12 +19,13 @@ use hyper_util::rt::TokioIo;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::Role;
-use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
-use super::{KubeletClient, container_name, encode, kubelet_error, query_param, target};
+use super::{KubeletClient, container_name, encode, kubelet_error, query_param, spdy, target};
 use crate::error::{ApiError, Result};
 use crate::handlers::Call;
 
@@ -84,7 +84,10 @@ async fn stream(mut call: Call, kind: Kind) -> Result<Response> {
         path,
     };
     if kind != Kind::PortForward && offered(V5) {
-        upstream.channels_v5_to_v4(headers, on_upgrade).await
+        let opts = StreamOpts::parse(&query);
+        upstream
+            .channels_v5_to_spdy(headers, on_upgrade, opts)
+            .await
     } else if kind == Kind::PortForward && offered(SPDY_TUNNEL) {
         upstream.spdy_tunnel(headers, on_upgrade).await
     } else {
@@ -218,34 +221,30 @@ impl Upstream {
         Ok(out.body(Body::empty()).expect("valid response parts"))
     }
 
-    async fn channels_v5_to_v4(
+    async fn channels_v5_to_spdy(
         self,
         headers: &HeaderMap,
         on_upgrade: OnUpgrade,
+        opts: StreamOpts,
     ) -> Result<Response> {
         let accepted = websocket_accepted(headers, V5)?;
-        let tls = self.client.connect(self.addr).await?;
-        let mut req = format!("ws://{}{}", self.addr, self.path)
-            .into_client_request()
-            .map_err(|e| ApiError::internal(format!("kubelet request: {e}")))?;
-        req.headers_mut()
-            .insert(header::SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static(V4));
-        let (kubelet, _) = match tokio_tungstenite::client_async(req, tls).await {
-            Ok(ok) => ok,
-            Err(tungstenite::Error::Http(resp)) => {
-                let body = resp.body().clone().unwrap_or_default();
-                let message = String::from_utf8_lossy(&body).trim().to_string();
-                return Err(match resp.status().as_u16() {
-                    400 => ApiError::bad_request(message),
-                    404 => ApiError::new(404, "NotFound", message),
-                    _ => ApiError::internal(message),
-                });
-            }
-            Err(e) => return Err(ApiError::internal(format!("kubelet stream: {e}"))),
-        };
+        let spdy = [
+            (header::CONNECTION, HeaderValue::from_static("Upgrade")),
+            (header::UPGRADE, HeaderValue::from_static("SPDY/3.1")),
+            (
+                header::HeaderName::from_static(STREAM_PROTOCOL),
+                HeaderValue::from_static(V4),
+            ),
+        ];
+        let mut resp = self.upgrade(http::Method::POST, spdy).await?;
+        let theirs = hyper::upgrade::on(&mut resp);
         tokio::spawn(async move {
-            if let Some(client) = server_socket(on_upgrade).await {
-                relay_channels(client, kubelet).await;
+            let (Some(client), Ok(kubelet)) = tokio::join!(server_socket(on_upgrade), theirs)
+            else {
+                return;
+            };
+            if let Err(e) = relay_v5_over_spdy(client, TokioIo::new(kubelet), opts).await {
+                tracing::debug!(error = %e, "exec stream ended with an error");
             }
         });
         Ok(accepted)
@@ -274,50 +273,139 @@ impl Upstream {
     }
 }
 
-/// Relays channel messages between a v5 client and a v4 kubelet until either closes.
-async fn relay_channels<A, B>(client: WebSocketStream<A>, kubelet: WebSocketStream<B>)
+/// A close with status 1000: clients treat a close without a status (1005) as an
+/// error.
+fn normal_close() -> Message {
+    Message::Close(Some(CloseFrame {
+        code: CloseCode::Normal,
+        reason: "".into(),
+    }))
+}
+
+/// Which streams a remote command has, from its query (as the kubelet reads it: a
+/// TTY has no separate stderr).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+struct StreamOpts {
+    stdin: bool,
+    stdout: bool,
+    stderr: bool,
+    tty: bool,
+}
+
+impl StreamOpts {
+    fn parse(query: &str) -> Self {
+        let mut o = StreamOpts::default();
+        for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
+            let on = matches!(v.as_ref(), "1" | "true" | "True" | "TRUE");
+            match k.as_ref() {
+                "stdin" | "input" => o.stdin = on,
+                "stdout" | "output" => o.stdout = on,
+                "stderr" | "error" => o.stderr = on,
+                "tty" => o.tty = on,
+                _ => {}
+            }
+        }
+        o.stderr &= !o.tty;
+        o
+    }
+
+    /// (stream type, v5 channel) of each stream, in the order upstream opens them.
+    fn streams(self) -> Vec<(&'static str, u8)> {
+        [
+            (true, "error", 3),
+            (self.stdin, "stdin", 0),
+            (self.stdout, "stdout", 1),
+            (self.stderr, "stderr", 2),
+            (self.tty, "resize", 4),
+        ]
+        .into_iter()
+        .filter(|(on, ..)| *on)
+        .map(|(_, kind, channel)| (kind, channel))
+        .collect()
+    }
+}
+
+/// Translates a v5 WebSocket client onto v4 SPDY streams until the command ends
+/// (the streaming server closes the connection) or the client goes away.
+async fn relay_v5_over_spdy<A, B>(
+    client: WebSocketStream<A>,
+    kubelet: B,
+    opts: StreamOpts,
+) -> std::io::Result<()>
 where
     A: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
     B: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
 {
+    let (mut from_kubelet, to_kubelet) = tokio::io::split(kubelet);
+    let writer = tokio::sync::Mutex::new(spdy::Writer::new(to_kubelet));
+    let mut by_channel = std::collections::HashMap::new();
+    let mut by_stream = std::collections::HashMap::new();
+    for (i, (kind, channel)) in opts.streams().into_iter().enumerate() {
+        let id = 2 * i as u32 + 1;
+        writer
+            .lock()
+            .await
+            .syn_stream(id, &[("streamtype", kind)])
+            .await?;
+        by_channel.insert(channel, id);
+        by_stream.insert(id, channel);
+    }
     let (mut to_client, mut from_client) = client.split();
-    let (mut to_kubelet, mut from_kubelet) = kubelet.split();
     let up = async {
         while let Some(Ok(msg)) = from_client.next().await {
-            match msg {
-                Message::Binary(b) if b.first() == Some(&CLOSE_SIGNAL) => continue,
-                Message::Close(frame) => {
-                    let _ = to_kubelet.send(Message::Close(frame)).await;
+            let Message::Binary(b) = msg else {
+                if matches!(msg, Message::Close(_)) {
                     break;
                 }
-                Message::Binary(_) | Message::Text(_) => {
-                    let sent = to_kubelet.send(msg).await;
-                    if sent.is_err() {
-                        break;
-                    }
+                continue;
+            };
+            let Some((&channel, data)) = b.split_first() else {
+                continue;
+            };
+            // v5's close signal: [255, channel]; only stdin can be closed.
+            let (channel, data, fin) = match (channel, data.first()) {
+                (CLOSE_SIGNAL, Some(&closed)) => (closed, &[][..], true),
+                _ => (channel, data, false),
+            };
+            if let Some(&id) = by_channel.get(&channel) {
+                let sent = writer.lock().await.data(id, data, fin).await;
+                if sent.is_err() {
+                    break;
                 }
-                _ => {}
             }
         }
     };
     let down = async {
-        while let Some(Ok(msg)) = from_kubelet.next().await {
-            let closing = matches!(msg, Message::Close(_));
-            if matches!(
-                msg,
-                Message::Binary(_) | Message::Text(_) | Message::Close(_)
-            ) && to_client.send(msg).await.is_err()
-                || closing
-            {
-                break;
+        loop {
+            match spdy::read_frame(&mut from_kubelet).await {
+                Ok(Some(spdy::Frame::Data { stream, data, .. })) => {
+                    let Some(&channel) = by_stream.get(&stream) else {
+                        continue;
+                    };
+                    if data.is_empty() {
+                        continue;
+                    }
+                    let mut msg = Vec::with_capacity(data.len() + 1);
+                    msg.push(channel);
+                    msg.extend_from_slice(&data);
+                    if to_client.send(Message::binary(msg)).await.is_err() {
+                        break;
+                    }
+                }
+                Ok(Some(spdy::Frame::Ping { id })) => {
+                    let _ = writer.lock().await.pong(id).await;
+                }
+                Ok(Some(spdy::Frame::Reset { .. } | spdy::Frame::Other)) => {}
+                Ok(Some(spdy::Frame::GoAway) | None) | Err(_) => break,
             }
         }
-        let _ = to_client.close().await;
+        let _ = to_client.send(normal_close()).await;
     };
     tokio::select! {
         _ = up => {}
         _ = down => {}
     }
+    Ok(())
 }
 
 /// Relays SPDY bytes between WebSocket binary frames and a raw upgraded connection.
@@ -351,10 +439,26 @@ where
                 }
             }
         }
-        let _ = to_client.close().await;
+        let _ = to_client.send(normal_close()).await;
     };
     tokio::select! {
         _ = up => {}
         _ = down => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn streams_follow_the_query_as_the_kubelet_reads_it() {
+        let o = StreamOpts::parse("command=sh&stdin=true&stdout=true&stderr=true&tty=true");
+        assert_eq!(
+            o.streams(),
+            [("error", 3), ("stdin", 0), ("stdout", 1), ("resize", 4)]
+        );
+        let o = StreamOpts::parse("command=ls&stdout=true&stderr=true");
+        assert_eq!(o.streams(), [("error", 3), ("stdout", 1), ("stderr", 2)]);
     }
 }
