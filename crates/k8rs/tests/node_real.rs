@@ -34,6 +34,8 @@ impl Node {
                 "--cluster-dns=10.189.0.10",
                 &format!("--cni-bridge={BRIDGE}"),
                 &format!("--node-name={NODE}"),
+                // No services here; a proxy would leave its nftables table behind.
+                "--disable-kube-proxy",
             ]
             .map(String::from)
             .to_vec(),

@@ -1,9 +1,5 @@
 //! A real node for tests: `k8rs server` with its agent on a pod network and bridge of
 //! the test's own, and everything the agent started removed when dropped.
-//!
-//! NOTE (from the services engineer): this file was accidentally overwritten while its
-//! author was writing it, and recreated from its uses in volumes_real.rs; compare with
-//! what you meant it to be.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -41,6 +37,8 @@ impl RealNode {
                 format!("--cluster-dns={}", opts.cluster_dns),
                 format!("--cni-bridge={}", opts.bridge),
                 format!("--node-name={}", opts.node_name),
+                // No services here; a proxy would leave its nftables table behind.
+                "--disable-kube-proxy".into(),
             ],
         });
         let data = server.data_dir();
