@@ -246,3 +246,87 @@ async fn tcp_socket_connects() {
         Outcome::Failure(m) if m.ends_with("connect: connection refused")
     ));
 }
+
+#[tokio::test]
+async fn https_get_skips_certificate_checks() {
+    // A certificate from a CA the prober has never heard of, for another name.
+    let ca = pki::CertificateAuthority::generate("someone-else").unwrap();
+    let leaf = pki::LeafSpec::server("elsewhere", &["elsewhere.example".into()], &[]);
+    let serving = ca.issue(&leaf).unwrap();
+    let tls = pki::tls::server_config(&serving, &ca.cert_and_key().cert_pem).unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let (s, _) = l.accept().await.unwrap();
+        let mut s = acceptor.accept(s).await.unwrap();
+        let mut buf = vec![0u8; 4096];
+        let _ = s.read(&mut buf).await.unwrap();
+        let _ = s
+            .write_all(b"HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n")
+            .await;
+        let _ = s.shutdown().await;
+    });
+    let mut a = get(port as i32, "/");
+    a.scheme = Some("HTTPS".into());
+    let c = container(&[]);
+    assert_eq!(action::http("127.0.0.1", &c, &a, T).await, Outcome::Success);
+}
+
+/// A grpc.health.v1 server over h2c answering every Check with `status`.
+async fn health_server(status: u8) -> u16 {
+    use bytes::Bytes;
+    use http_body_util::StreamBody;
+    use hyper::body::Frame;
+
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        loop {
+            let (s, _) = l.accept().await.unwrap();
+            let svc = hyper::service::service_fn(
+                move |req: http::Request<hyper::body::Incoming>| async move {
+                    assert_eq!(req.uri().path(), "/grpc.health.v1.Health/Check");
+                    assert_eq!(req.headers()["user-agent"], action::USER_AGENT);
+                    let msg: Vec<u8> = vec![0, 0, 0, 0, 2, 0x08, status];
+                    let mut trailers = http::HeaderMap::new();
+                    trailers.insert("grpc-status", "0".parse().unwrap());
+                    let frames = vec![
+                        Ok::<_, std::convert::Infallible>(Frame::data(Bytes::from(msg))),
+                        Ok(Frame::trailers(trailers)),
+                    ];
+                    let body = StreamBody::new(futures::stream::iter(frames));
+                    let resp = http::Response::builder()
+                        .header("content-type", "application/grpc")
+                        .body(body)
+                        .unwrap();
+                    Ok::<_, std::convert::Infallible>(resp)
+                },
+            );
+            let exec = hyper_util::rt::TokioExecutor::new();
+            tokio::spawn(
+                hyper::server::conn::http2::Builder::new(exec)
+                    .serve_connection(hyper_util::rt::TokioIo::new(s), svc),
+            );
+        }
+    });
+    port
+}
+
+#[tokio::test]
+async fn grpc_health_check() {
+    let a = |port: u16| k8s_openapi::api::core::v1::GRPCAction {
+        port: port as i32,
+        service: Some("app".into()),
+    };
+    let serving = health_server(1).await;
+    assert_eq!(
+        action::grpc("127.0.0.1", &a(serving), T).await,
+        Outcome::Success
+    );
+    let not_serving = health_server(2).await;
+    assert_eq!(
+        action::grpc("127.0.0.1", &a(not_serving), T).await,
+        Outcome::Failure("service unhealthy (responded with \"NOT_SERVING\")".into())
+    );
+}
