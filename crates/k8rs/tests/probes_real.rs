@@ -36,6 +36,16 @@ const READY: &str = r#"{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": 
     "ports": [{"name": "http", "containerPort": 8080}],
     "readinessProbe": {"httpGet": {"path": "/ready", "port": "http"}, "periodSeconds": 1}}]}}"#;
 
+/// The liveness probe would fail (threshold 1) until /tmp/started exists: only the
+/// startup probe's gating keeps the container alive.
+const SLOW: &str = r#"{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "slow"},
+  "spec": {"terminationGracePeriodSeconds": 1, "containers": [{"name": "app", "image": "busybox",
+    "command": ["sh", "-c", "sleep 15; touch /tmp/started; sleep 3600"],
+    "startupProbe": {"exec": {"command": ["test", "-f", "/tmp/started"]},
+                     "periodSeconds": 1, "failureThreshold": 30},
+    "livenessProbe": {"exec": {"command": ["test", "-f", "/tmp/started"]},
+                      "periodSeconds": 1, "failureThreshold": 1}}]}}"#;
+
 const SERVICE: &str = r#"{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
   "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]}}"#;
 
@@ -85,6 +95,18 @@ fn probes_and_hooks_on_real_containers() {
     s.apply(SERVICE);
     s.apply(&HOOKS.replace("HOSTDIR", host_dir.to_str().unwrap()));
     s.apply(BAD_HOOK);
+    s.apply(SLOW);
+
+    // Startup gating: not started (nor ready) while the startup probe fails.
+    node.wait_pod(
+        "slow",
+        "{.status.phase}",
+        "Running",
+        Duration::from_secs(60),
+    );
+    let started = "{.status.containerStatuses[0].started}";
+    assert_eq!(node.jsonpath(&["get", "pod", "slow"], started), "false");
+    assert_eq!(node.jsonpath(&["get", "pod", "slow"], READY_PATH), "False");
 
     // Readiness: Running but not Ready while /ready is a 404, and only a not-ready
     // endpoint; Ready (and a ready endpoint) once the file exists.
@@ -130,6 +152,34 @@ fn probes_and_hooks_on_real_containers() {
         );
         (ready == ip).then_some(())
     });
+
+    // Repeated failures are one event with a count, as upstream's correlator makes.
+    let counts = node.jsonpath(
+        &[
+            "get",
+            "events",
+            "--field-selector",
+            "involvedObject.name=web,reason=Unhealthy",
+        ],
+        "{.items[*].count}",
+    );
+    assert!(
+        counts
+            .split_whitespace()
+            .any(|c| c.parse::<u32>().unwrap_or(0) >= 2),
+        "{counts:?}"
+    );
+
+    // Startup gating: started later, never killed by the liveness probe.
+    node.wait_pod("slow", started, "true", Duration::from_secs(30));
+    node.wait_pod("slow", READY_PATH, "True", Duration::from_secs(10));
+    assert_eq!(
+        node.jsonpath(
+            &["get", "pod", "slow"],
+            "{.status.containerStatuses[0].restartCount}"
+        ),
+        "0"
+    );
 
     // Liveness: the file goes after 3 s, two failures later the container is killed
     // and started again.
