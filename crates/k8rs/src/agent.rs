@@ -59,7 +59,7 @@ pub fn start_in_server(router: Router, params: NodeParams) {
     });
 }
 
-async fn run(client: kube::Client, p: NodeParams, control_plane: bool) -> Result<()> {
+pub async fn run(client: kube::Client, p: NodeParams, control_plane: bool) -> Result<()> {
     let dir = p.data_dir.join("agent");
     let api = kubelet::server::KubeletApi::bind(kubelet::server::ServerConfig {
         addr: SocketAddr::new(IpAddr::from([0, 0, 0, 0]), p.args.kubelet_port),

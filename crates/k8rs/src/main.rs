@@ -1,11 +1,13 @@
 //! The `k8rs` binary: parses flags and composes the component crates.
 
 mod agent;
+mod agent_cmd;
 mod component_args;
 mod controlplane;
 mod hollow_nodes;
 mod image_cmd;
 mod inprocess;
+mod join;
 mod proxy_node;
 mod server;
 mod supervise;
@@ -24,6 +26,8 @@ struct Cli {
 enum Command {
     /// Run the control plane (and, unless --disable-agent, a node).
     Server(Box<server::ServerArgs>),
+    /// Run a node that joins a server (`--server URL --token TOKEN`).
+    Agent(Box<agent_cmd::AgentCmdArgs>),
     /// Run simulated nodes (no containers) against a cluster, for tests and scale experiments.
     HollowNodes(hollow_nodes::HollowArgs),
     /// The node's images: `import FILE...` (OCI or docker-archive tarballs), `ls`.
@@ -44,6 +48,7 @@ fn main() -> Result<()> {
     runtime.block_on(async {
         match cli.command {
             Command::Server(args) => server::run(*args).await,
+            Command::Agent(args) => agent_cmd::run(*args).await,
             Command::HollowNodes(args) => hollow_nodes::run(args).await,
             Command::Image(args) => image_cmd::run(args).await,
         }

@@ -99,7 +99,7 @@ fn primary_address() -> IpAddr {
 }
 
 /// The node's hostname, lower-cased as a node name must be.
-fn hostname() -> String {
+pub fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_lowercase())
         .ok()
@@ -191,6 +191,11 @@ pub async fn run(args: ServerArgs) -> Result<()> {
 
     let node_user = UserInfo::new("system:node:k8rs-agent", vec!["system:nodes".into()]);
     let secret = pki::token::parse(&token)?.secret;
+    let join = Arc::new(crate::join::JoinState {
+        pki: pki.clone(),
+        secret: secret.clone(),
+        cluster_dns: args.cluster_dns,
+    });
     let authenticator = Authenticator {
         tokens: vec![Arc::new(StaticTokens(vec![(secret, node_user)]))],
     };
@@ -235,7 +240,7 @@ pub async fn run(args: ServerArgs) -> Result<()> {
         listener,
         tls,
         cert_user,
-        router.clone(),
+        router.clone().merge(crate::join::routes(join)),
     ));
     tracing::info!(%advertise, port, "API server listening");
 
