@@ -4,6 +4,7 @@ mod agent;
 mod agent_cmd;
 mod component_args;
 mod controlplane;
+mod dns_node;
 mod hollow_nodes;
 mod image_cmd;
 mod inprocess;

@@ -74,6 +74,8 @@ pub struct ServerArgs {
     pub kube_controller_manager_arg: Vec<String>,
     #[command(flatten)]
     pub agent: crate::agent::AgentArgs,
+    #[command(flatten)]
+    pub dns: crate::dns_node::DnsArgs,
     /// Exit when standard input closes (for supervisors and tests that own the process).
     #[arg(long, hide = true)]
     pub exit_with_stdin: bool,
@@ -266,6 +268,13 @@ pub async fn run(args: ServerArgs) -> Result<()> {
             identity: controller_options.identity.clone(),
             controllers: controller_options,
         },
+    );
+    crate::dns_node::start(
+        router.clone(),
+        &args.dns,
+        &node_name,
+        advertise,
+        args.cluster_dns,
     );
     if !args.disable_agent {
         crate::agent::start_in_server(

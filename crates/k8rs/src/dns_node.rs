@@ -1,0 +1,80 @@
+//! The cluster DNS of `k8rs server` (the `dns` crate, in place of k3s' CoreDNS
+//! deployment): a DNS server in this process, the `kube-dns` Service at
+//! `--cluster-dns`, and an EndpointSlice pointing that Service at the server, so the
+//! service proxy DNATs pods' queries to 10.43.0.10:53 to it.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use apiserver::auth::UserInfo;
+use apiserver::server::Router;
+use clap::Args;
+
+/// Flags of the built-in cluster DNS.
+#[derive(Args, Debug, Clone)]
+pub struct DnsArgs {
+    /// Do not run the built-in cluster DNS (as k3s' `--disable=coredns`).
+    #[arg(long)]
+    pub disable_dns: bool,
+    /// The cluster's DNS domain.
+    #[arg(long, default_value = "cluster.local")]
+    pub cluster_domain: String,
+    /// Where the DNS server listens, UDP and TCP (port 0: a free one). Pods reach it
+    /// through the kube-dns Service, whose EndpointSlice names this port; not 53, which
+    /// a host resolver (systemd-resolved) may hold.
+    #[arg(long, default_value = "0.0.0.0:10053")]
+    pub dns_listen: SocketAddr,
+}
+
+/// How often the Service and the EndpointSlice are checked (and repaired).
+const ENSURE_INTERVAL: Duration = Duration::from_secs(60);
+
+/// Starts the DNS server in the background unless disabled; failures are logged, the
+/// rest of the server keeps running.
+pub fn start(
+    router: Router,
+    args: &DnsArgs,
+    node_name: &str,
+    node_ip: IpAddr,
+    cluster_dns: IpAddr,
+) {
+    if args.disable_dns {
+        tracing::info!("cluster DNS disabled (--disable-dns)");
+        return;
+    }
+    let client = crate::inprocess::client(
+        router,
+        UserInfo::new("system:k8rs-dns", vec!["system:masters".into()]),
+    );
+    let opts = dns::Options {
+        domain: args.cluster_domain.clone(),
+        listen: args.dns_listen,
+        upstreams: dns::UpstreamSource::ResolvConf("/etc/resolv.conf".into()),
+    };
+    let node_name = node_name.to_string();
+    tokio::spawn(async move {
+        let server = match dns::start(client.clone(), opts).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "the cluster DNS cannot listen; pods cannot resolve names");
+                return;
+            }
+        };
+        let target = dns::kube_dns::Target {
+            cluster_ip: cluster_dns,
+            node_name,
+            node_ip,
+            port: server.addr.port(),
+        };
+        loop {
+            let wait = match dns::kube_dns::ensure(&client, &target).await {
+                Ok(()) => ENSURE_INTERVAL,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot write the kube-dns Service; retrying");
+                    Duration::from_secs(2)
+                }
+            };
+            tokio::time::sleep(wait).await;
+        }
+    });
+}
