@@ -19,12 +19,17 @@ pub struct DnsArgs {
     /// The cluster's DNS domain.
     #[arg(long, default_value = "cluster.local")]
     pub cluster_domain: String,
-    /// Where the DNS server listens, UDP and TCP (port 0: a free one). Pods reach it
-    /// through the kube-dns Service, whose EndpointSlice names this port; not 53, which
-    /// a host resolver (systemd-resolved) may hold.
-    #[arg(long, default_value = "0.0.0.0:10053")]
-    pub dns_listen: SocketAddr,
+    /// Where the DNS server listens, UDP and TCP (default: the node's address, port
+    /// 10053; port 0 picks a free one). Pods reach it through the kube-dns Service,
+    /// whose EndpointSlice names the node's address and this port. Not 53, which a host
+    /// resolver (systemd-resolved) may hold; not a wildcard address, since a UDP reply
+    /// must come from the address the proxy DNATed the query to.
+    #[arg(long)]
+    pub dns_listen: Option<SocketAddr>,
 }
+
+/// The DNS server's port unless `--dns-listen` says otherwise.
+const DEFAULT_PORT: u16 = 10053;
 
 /// How often the Service and the EndpointSlice are checked (and repaired).
 const ENSURE_INTERVAL: Duration = Duration::from_secs(60);
@@ -48,7 +53,9 @@ pub fn start(
     );
     let opts = dns::Options {
         domain: args.cluster_domain.clone(),
-        listen: args.dns_listen,
+        listen: args
+            .dns_listen
+            .unwrap_or_else(|| SocketAddr::new(node_ip, DEFAULT_PORT)),
         upstreams: dns::UpstreamSource::ResolvConf("/etc/resolv.conf".into()),
     };
     let node_name = node_name.to_string();

@@ -1,0 +1,194 @@
+//! Cluster DNS for real: a busybox pod of `k8rs server`'s agent resolves the
+//! `kubernetes` service through its resolv.conf (the kubelet's `--cluster-dns`), whose
+//! queries the nftables proxy DNATs from the kube-dns ClusterIP to the server's
+//! built-in DNS. The node has a real address of this machine, as pods cannot reach a
+//! server on loopback. Needs root and scripts/deps.sh's packages; fails (never skips)
+//! without them. Its own networks, bridge and nftables table let it run beside the
+//! other real-container tests.
+
+mod support;
+
+use std::net::{IpAddr, UdpSocket};
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use support::at_address::{cleanup_agent, primary_ipv4};
+use support::{Opts, Server, wait_for};
+
+const BRIDGE: &str = "k8rs-dn0";
+const NODE: &str = "k8rs-dns-test";
+const TABLE: &str = "k8rs-proxy-dntest";
+
+struct Node {
+    server: Option<Server>,
+    data: PathBuf,
+}
+
+impl Node {
+    fn start() -> Node {
+        let ip = IpAddr::V4(primary_ipv4().expect("this machine needs a non-loopback address"));
+        let server = Server::start_with_agent_at(
+            ip,
+            Opts {
+                args: [
+                    "--cluster-cidr=10.202.0.0/16",
+                    "--service-cidr=10.203.0.0/16",
+                    "--cluster-dns=10.203.0.10",
+                    &format!("--dns-listen={ip}:0"),
+                    &format!("--cni-bridge={BRIDGE}"),
+                    &format!("--node-name={NODE}"),
+                    &format!("--kube-proxy-table={TABLE}"),
+                ]
+                .map(String::from)
+                .to_vec(),
+            },
+        );
+        let data = server.data_dir();
+        Node {
+            server: Some(server),
+            data,
+        }
+    }
+
+    fn server(&self) -> &Server {
+        self.server.as_ref().unwrap()
+    }
+
+    fn jsonpath(&self, args: &[&str], path: &str) -> String {
+        let out = self
+            .server()
+            .kubectl(&[args, &["-o", &format!("jsonpath={path}")]].concat());
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Waits for `check`; on timeout panics with the server's log tail.
+    fn wait<T>(&self, what: &str, within: Duration, check: impl FnMut() -> Option<T>) -> T {
+        let found = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            wait_for(what, within, check)
+        }));
+        found.unwrap_or_else(|_| {
+            let objects =
+                self.server()
+                    .kubectl(&["get", "pods,svc,endpointslices", "-A", "-o", "wide"]);
+            let log = self.server().log();
+            let lines: Vec<&str> = log.lines().collect();
+            panic!(
+                "timed out after {within:?} waiting for {what}\n{}\nserver log tail:\n{}",
+                String::from_utf8_lossy(&objects.stdout),
+                lines[lines.len().saturating_sub(40)..].join("\n")
+            )
+        })
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let Some(mut server) = self.server.take() else {
+            return;
+        };
+        server.kill();
+        cleanup_agent(&self.data);
+        let _ = Command::new("ip").args(["link", "del", BRIDGE]).output();
+        let _ = Command::new("nft")
+            .args(["delete", "table", "ip", TABLE])
+            .output();
+        drop(server);
+    }
+}
+
+/// A DNS question for `name`'s A records, by hand (RFC 1035 4.1).
+fn a_query(id: u16, name: &str) -> Vec<u8> {
+    let mut q = id.to_be_bytes().to_vec();
+    q.extend([0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
+    for label in name.trim_end_matches('.').split('.') {
+        q.push(label.len() as u8);
+        q.extend(label.as_bytes());
+    }
+    q.extend([0, 0, 1, 0, 1]);
+    q
+}
+
+#[test]
+fn pods_resolve_services_through_the_cluster_dns() {
+    let started = Instant::now();
+    let node = Node::start();
+    let s = node.server();
+    let ready = r#"{.status.conditions[?(@.type=="Ready")].status}"#;
+    node.wait("node Ready", Duration::from_secs(60), || {
+        (node.jsonpath(&["get", "node", NODE], ready) == "True").then_some(())
+    });
+    eprintln!("server start → node Ready: {:?}", started.elapsed());
+
+    // The kube-dns Service, as upstream's, so kubectl cluster-info lists it.
+    node.wait("kube-dns endpoints", Duration::from_secs(30), || {
+        let ep = node.jsonpath(
+            &[
+                "get",
+                "endpointslices",
+                "-n",
+                "kube-system",
+                "-l",
+                "kubernetes.io/service-name=kube-dns",
+            ],
+            "{.items[*].endpoints[*].addresses[*]}",
+        );
+        (!ep.is_empty()).then_some(())
+    });
+    assert_eq!(
+        node.jsonpath(
+            &["get", "svc", "-n", "kube-system", "kube-dns"],
+            "{.spec.clusterIP}"
+        ),
+        "10.203.0.10"
+    );
+    let info = s.kubectl_ok(&["cluster-info"]);
+    assert!(info.contains("CoreDNS is running at"), "{info}");
+
+    // From the host, through the ClusterIP (the proxy's output chain).
+    let sock = UdpSocket::bind("0.0.0.0:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    node.wait(
+        "host query to 10.203.0.10:53",
+        Duration::from_secs(30),
+        || {
+            sock.send_to(
+                &a_query(7, "kubernetes.default.svc.cluster.local"),
+                "10.203.0.10:53",
+            )
+            .ok()?;
+            let mut buf = [0u8; 512];
+            let n = sock.recv(&mut buf).ok()?;
+            buf[..n]
+                .windows(4)
+                .any(|w| w == [10, 203, 0, 1])
+                .then_some(())
+        },
+    );
+
+    // From a pod, through its resolv.conf.
+    let asked = Instant::now();
+    s.kubectl_ok(&[
+        "run",
+        "lookup",
+        "--image=busybox",
+        "--image-pull-policy=Never",
+        "--restart=Never",
+        "--",
+        "sh",
+        "-c",
+        "cat /etc/resolv.conf; nslookup kubernetes.default.svc.cluster.local",
+    ]);
+    node.wait("lookup pod finished", Duration::from_secs(60), || {
+        let phase = node.jsonpath(&["get", "pod", "lookup"], "{.status.phase}");
+        (phase == "Succeeded" || phase == "Failed").then_some(())
+    });
+    eprintln!("pod created → finished: {:?}", asked.elapsed());
+    let logs = s.kubectl_ok(&["logs", "lookup"]);
+    assert!(logs.contains("nameserver 10.203.0.10"), "{logs}");
+    assert!(
+        logs.contains("Address: 10.203.0.1") || logs.contains("Address 1: 10.203.0.1"),
+        "{logs}"
+    );
+}
