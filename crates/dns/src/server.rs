@@ -106,8 +106,8 @@ impl Handler {
         };
         let qname = q.name.to_ascii().trim_end_matches('.').to_ascii_lowercase();
         let qkind = kind(q.query_type);
-        let zone = self.zone.borrow().clone();
-        let answer = match &zone {
+        let current = self.zone.borrow().clone();
+        let answer = match &current {
             Some(z) => z.answer(&qname, qkind),
             None => Zone::build(&self.domain, &[], &[]).answer(&qname, qkind),
         };
@@ -122,7 +122,7 @@ impl Handler {
                 };
             }
             // Until the caches are filled, our own names cannot be answered.
-            _ if zone.is_none() => resp.metadata.response_code = ResponseCode::ServFail,
+            _ if current.is_none() => resp.metadata.response_code = ResponseCode::ServFail,
             Answer::NxDomain { zone } => {
                 resp.metadata.authoritative = true;
                 resp.metadata.response_code = ResponseCode::NXDomain;
@@ -139,7 +139,8 @@ impl Handler {
                 }
                 resp.add_answers(answers.iter().map(record));
                 resp.add_additionals(additionals.iter().map(record));
-                // An ExternalName's target is resolved upstream, as CoreDNS does.
+                // An ExternalName's target is resolved too, as CoreDNS does: from the
+                // zone when it is a cluster name, else upstream.
                 if let [
                     Rr {
                         data: Data::Cname(target),
@@ -148,7 +149,15 @@ impl Handler {
                 ] = answers.as_slice()
                     && matches!(qkind, Kind::A | Kind::Aaaa)
                 {
-                    resp.add_answers(self.upstreams.lookup(target, q.query_type).await);
+                    match current.as_ref().map(|z| z.answer(target, qkind)) {
+                        Some(Answer::Records { answers, .. }) => {
+                            resp.add_answers(answers.iter().map(record));
+                        }
+                        Some(Answer::NxDomain { .. }) => {}
+                        _ => {
+                            resp.add_answers(self.upstreams.lookup(target, q.query_type).await);
+                        }
+                    }
                 }
                 if resp.answers.is_empty() {
                     resp.add_authority(soa(&zone));

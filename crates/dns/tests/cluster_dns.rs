@@ -244,6 +244,26 @@ async fn answers_follow_services_and_endpoints() {
     )
     .await;
     let took_update = patched.elapsed();
+    // An ExternalName naming a cluster service is resolved from the zone.
+    services
+        .create(
+            &PostParams::default(),
+            &from(json!({"metadata": {"name": "alias"},
+                "spec": {"type": "ExternalName",
+                         "externalName": "kubernetes.default.svc.cluster.local"}})),
+        )
+        .await
+        .unwrap();
+    until(
+        addr,
+        "alias.default.svc.cluster.local.",
+        RecordType::A,
+        |m| {
+            cname_is("kubernetes.default.svc.cluster.local.")(m)
+                && addresses(m) == vec![Ipv4Addr::new(10, 43, 0, 1)]
+        },
+    )
+    .await;
 
     // A headless service with a StatefulSet-style endpoint.
     services
