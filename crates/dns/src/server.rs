@@ -249,3 +249,74 @@ async fn serve_tcp(mut stream: TcpStream, handler: Arc<Handler>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hickory_proto::op::Query;
+    use k8s_openapi::api::core::v1::Service;
+    use k8s_openapi::api::discovery::v1::EndpointSlice;
+    use serde_json::json;
+
+    /// A headless service with `n` endpoints.
+    fn handler(n: u8) -> Handler {
+        let svc: Service = serde_json::from_value(json!({
+            "metadata": {"name": "big", "namespace": "default"},
+            "spec": {"clusterIP": "None"}
+        }))
+        .unwrap();
+        let endpoints: Vec<_> = (1..=n)
+            .map(|i| json!({"addresses": [format!("10.42.1.{i}")]}))
+            .collect();
+        let slice: EndpointSlice = serde_json::from_value(json!({
+            "metadata": {"name": "big-x", "namespace": "default",
+                         "labels": {"kubernetes.io/service-name": "big"}},
+            "addressType": "IPv4",
+            "endpoints": endpoints
+        }))
+        .unwrap();
+        let zone = Zone::build("cluster.local", &[&svc], &[&slice]);
+        let (_tx, rx) = watch::channel(Some(Arc::new(zone)));
+        Handler {
+            domain: "cluster.local".into(),
+            zone: rx,
+            upstreams: Upstreams::default(),
+        }
+    }
+
+    fn query(name: &str, edns: bool) -> Vec<u8> {
+        let mut m = Message::query();
+        m.add_query(Query::query(Name::from_ascii(name).unwrap(), RecordType::A));
+        if edns {
+            let mut e = Edns::new();
+            e.set_max_payload(4096);
+            m.set_edns(e);
+        }
+        m.to_vec().unwrap()
+    }
+
+    #[tokio::test]
+    async fn long_udp_answers_are_truncated_tcp_ones_not() {
+        let h = handler(60);
+        let q = query("big.default.svc.cluster.local.", false);
+        let udp = Message::from_vec(&h.handle(&q, false).await.unwrap()).unwrap();
+        assert!(udp.metadata.truncation);
+        assert!(udp.answers.is_empty());
+        let tcp = Message::from_vec(&h.handle(&q, true).await.unwrap()).unwrap();
+        assert!(!tcp.metadata.truncation);
+        assert_eq!(tcp.answers.len(), 60);
+        // With EDNS the client takes up to 1232 bytes: 60 answers fit.
+        let q = query("big.default.svc.cluster.local.", true);
+        let udp = Message::from_vec(&h.handle(&q, false).await.unwrap()).unwrap();
+        assert!(!udp.metadata.truncation);
+        assert_eq!(udp.answers.len(), 60);
+    }
+
+    #[tokio::test]
+    async fn no_upstream_is_servfail() {
+        let h = handler(1);
+        let q = query("example.com.", false);
+        let m = Message::from_vec(&h.handle(&q, false).await.unwrap()).unwrap();
+        assert_eq!(m.metadata.response_code, ResponseCode::ServFail);
+    }
+}
