@@ -8,7 +8,8 @@
 
 mod support;
 
-use std::net::{IpAddr, UdpSocket};
+use std::io::{Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -23,6 +24,7 @@ const TABLE: &str = "k8rs-proxy-dntest";
 struct Node {
     server: Option<Server>,
     data: PathBuf,
+    ip: IpAddr,
 }
 
 impl Node {
@@ -48,6 +50,7 @@ impl Node {
         Node {
             server: Some(server),
             data,
+            ip,
         }
     }
 
@@ -109,8 +112,12 @@ fn a_query(id: u16, name: &str) -> Vec<u8> {
     q
 }
 
+/// Both tests use the same networks, bridge and table.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[test]
 fn pods_resolve_services_through_the_cluster_dns() {
+    let _serial = SERIAL.blocking_lock();
     let started = Instant::now();
     let node = Node::start();
     let s = node.server();
@@ -191,4 +198,102 @@ fn pods_resolve_services_through_the_cluster_dns() {
         logs.contains("Address: 10.203.0.1") || logs.contains("Address 1: 10.203.0.1"),
         "{logs}"
     );
+}
+
+/// The body of `GET /` from `addr`, or `None` if it cannot be fetched.
+fn http_get(addr: SocketAddr, path: &str) -> Option<String> {
+    let mut tcp = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
+    tcp.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let req = format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n");
+    tcp.write_all(req.as_bytes()).ok()?;
+    let mut resp = String::new();
+    tcp.read_to_string(&mut resp).ok()?;
+    resp.split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_string())
+}
+
+/// The seed walkthrough with the built-in nginx image: a Deployment exposed as a
+/// LoadBalancer answers on its ClusterIP, NodePort and external IP, and a pod reaches
+/// it by DNS name.
+#[test]
+fn nginx_walkthrough_by_address_and_by_name() {
+    let _serial = SERIAL.blocking_lock();
+    let node = Node::start();
+    let s = node.server();
+    s.kubectl_ok(&[
+        "create",
+        "deployment",
+        "my-first-nginx",
+        "--image=nginx",
+        "--replicas=2",
+        "--port=80",
+    ]);
+    s.kubectl_ok(&[
+        "rollout",
+        "status",
+        "deployment/my-first-nginx",
+        "--timeout=120s",
+    ]);
+    s.kubectl_ok(&[
+        "expose",
+        "deployment",
+        "my-first-nginx",
+        "--port=80",
+        "--type=LoadBalancer",
+    ]);
+    let external = node.wait("an external IP", Duration::from_secs(30), || {
+        let ip = node.jsonpath(
+            &["get", "svc", "my-first-nginx"],
+            "{.status.loadBalancer.ingress[0].ip}",
+        );
+        ip.parse::<IpAddr>().ok()
+    });
+    assert_eq!(external, node.ip);
+    let svc = s.kubectl_ok(&["get", "svc", "my-first-nginx"]);
+    let row = svc.lines().nth(1).unwrap_or_default().to_string();
+    assert!(
+        row.contains(&external.to_string()) && row.contains("80:3"),
+        "{svc}"
+    );
+    let cluster_ip: IpAddr = node
+        .jsonpath(&["get", "svc", "my-first-nginx"], "{.spec.clusterIP}")
+        .parse()
+        .unwrap();
+    let node_port: u16 = node
+        .jsonpath(
+            &["get", "svc", "my-first-nginx"],
+            "{.spec.ports[0].nodePort}",
+        )
+        .parse()
+        .unwrap();
+    for addr in [
+        SocketAddr::new(cluster_ip, 80),
+        SocketAddr::new(node.ip, node_port),
+        SocketAddr::new(external, 80),
+    ] {
+        let body = node.wait(&format!("nginx at {addr}"), Duration::from_secs(30), || {
+            http_get(addr, "/").filter(|b| b.contains("Welcome to nginx!"))
+        });
+        assert!(body.contains("<title>Welcome to nginx!</title>"), "{body}");
+    }
+
+    // The service by name from inside a pod.
+    let script = "wget -qO- http://my-first-nginx.default.svc.cluster.local/ | grep -m1 -o 'Welcome to nginx!'";
+    s.kubectl_ok(&[
+        "run",
+        "client",
+        "--image=busybox",
+        "--restart=Never",
+        "--",
+        "sh",
+        "-c",
+        script,
+    ]);
+    node.wait("client pod finished", Duration::from_secs(90), || {
+        let phase = node.jsonpath(&["get", "pod", "client"], "{.status.phase}");
+        (phase == "Succeeded" || phase == "Failed").then_some(())
+    });
+    let logs = s.kubectl_ok(&["logs", "client"]);
+    let lines: Vec<&str> = logs.lines().collect();
+    assert_eq!(lines, ["Welcome to nginx!"], "{logs}");
 }
