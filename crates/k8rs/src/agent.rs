@@ -35,6 +35,8 @@ pub struct NodeParams {
     pub node_name: String,
     pub node_ip: IpAddr,
     pub cluster_dns: IpAddr,
+    /// The cluster's DNS domain, for pods' resolv.conf search paths.
+    pub cluster_domain: String,
     pub args: AgentArgs,
     /// The kubelet API's serving certificate, and the CA of its clients.
     pub kubelet_serving: pki::CertAndKey,
@@ -69,6 +71,7 @@ pub async fn run(client: kube::Client, p: NodeParams, control_plane: bool) -> Re
     .await?;
     let mut config = kubelet::Config::new(&p.node_name, p.node_ip, &dir);
     config.cluster_dns = Some(p.cluster_dns);
+    config.cluster_domain = p.cluster_domain.clone();
     config.kubelet_port = api.port();
     if control_plane {
         config.node_labels.insert(

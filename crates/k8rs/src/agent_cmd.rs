@@ -112,6 +112,7 @@ pub async fn run(args: AgentCmdArgs) -> Result<()> {
         node_name,
         node_ip,
         cluster_dns: certs.cluster_dns,
+        cluster_domain: certs.cluster_domain,
         args: args.agent,
         kubelet_serving: pki::CertAndKey {
             cert_pem: certs.serving_cert,

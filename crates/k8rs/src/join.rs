@@ -22,6 +22,7 @@ pub struct JoinState {
     /// The token's secret: the only credential the endpoint accepts.
     pub secret: String,
     pub cluster_dns: IpAddr,
+    pub cluster_domain: String,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -39,6 +40,7 @@ pub struct NodeCertificates {
     pub serving_cert: String,
     pub serving_key: String,
     pub cluster_dns: IpAddr,
+    pub cluster_domain: String,
 }
 
 /// Routes served beside the API (outside its authentication: `/cacerts` is public,
@@ -95,6 +97,7 @@ async fn node_certificates(
                 serving_cert: serving.cert_pem,
                 serving_key: serving.key_pem,
                 cluster_dns: s.cluster_dns,
+                cluster_domain: s.cluster_domain.clone(),
             })
             .into_response()
         }

@@ -197,6 +197,7 @@ pub async fn run(args: ServerArgs) -> Result<()> {
         pki: pki.clone(),
         secret: secret.clone(),
         cluster_dns: args.cluster_dns,
+        cluster_domain: args.dns.cluster_domain.clone(),
     });
     let authenticator = Authenticator {
         tokens: vec![Arc::new(StaticTokens(vec![(secret, node_user)]))],
@@ -284,6 +285,7 @@ pub async fn run(args: ServerArgs) -> Result<()> {
                 node_name: node_name.clone(),
                 node_ip: advertise,
                 cluster_dns: args.cluster_dns,
+                cluster_domain: args.dns.cluster_domain.clone(),
                 args: args.agent.clone(),
                 kubelet_serving: pki.issue_kubelet_serving(
                     &node_name,
