@@ -126,6 +126,48 @@ fn logs_exec_port_forward_and_cp_reach_real_containers() {
     let _ = pf.kill();
     let _ = pf.wait();
 
+    // exec -it on a real terminal (util-linux `script` gives kubectl a pty).
+    let kubectl = support::kubectl_path();
+    let mut tty = std::process::Command::new("script")
+        .args([
+            "-qfec",
+            &format!("{} exec -it web -- sh", kubectl.display()),
+            "/dev/null",
+        ])
+        .env("KUBECONFIG", &s.kubeconfig)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("script (bsdutils)");
+    let mut stdin = tty.stdin.take().unwrap();
+    let (chunks, received) = std::sync::mpsc::channel::<String>();
+    let reader = {
+        let mut out = tty.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n @ 1..) = out.read(&mut buf) {
+                let _ = chunks.send(String::from_utf8_lossy(&buf[..n]).into_owned());
+            }
+        })
+    };
+    stdin.write_all(b"echo tty-$((6*7)); tty\r").unwrap();
+    stdin.flush().unwrap();
+    let mut seen = String::new();
+    wait_for(
+        "the shell's answer on the terminal",
+        Duration::from_secs(30),
+        || {
+            seen.extend(received.try_iter());
+            (seen.contains("tty-42") && seen.contains("/dev/pts/")).then_some(())
+        },
+    );
+    stdin.write_all(b"exit\r").unwrap();
+    drop(stdin);
+    let status = tty.wait().unwrap();
+    reader.join().unwrap();
+    seen.extend(received.try_iter());
+    assert!(status.success(), "{seen}");
+
     // cp out of the container (tar over exec)
     let dir = tempfile::tempdir().unwrap();
     let copied = dir.path().join("index.html");
