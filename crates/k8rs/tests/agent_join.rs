@@ -55,12 +55,7 @@ impl Drop for Agent {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let agent = self.data.join("agent");
-        let config =
-            cri::containerd::Config::new(agent.join("containerd"), agent.join("etc/cni/net.d"));
-        if config.state_dir.exists() {
-            real_node::cleanup(&config);
-        }
+        support::at_address::cleanup_agent(&self.data);
         let _ = Command::new("ip").args(["link", "del", BRIDGE]).output();
     }
 }

@@ -10,7 +10,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use cri::RuntimeService;
-use cri::containerd::{Config, Containerd, force_cleanup};
+use cri::containerd::Config;
+use support::at_address::cleanup_agent;
 use support::{Opts, Server, wait_for};
 
 const BRIDGE: &str = "k8rs-nt0";
@@ -101,17 +102,6 @@ fn tail(s: &str, n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
-/// The pid of the containerd running with `config`'s config file (orphaned once the
-/// server was killed).
-fn containerd_pid(config: &Config) -> Option<u32> {
-    let want = format!("--config\0{}\0", config.config_path().display());
-    std::fs::read_dir("/proc").ok()?.flatten().find_map(|p| {
-        let pid: u32 = p.file_name().to_str()?.parse().ok()?;
-        let cmd = std::fs::read(p.path().join("cmdline")).ok()?;
-        String::from_utf8_lossy(&cmd).contains(&want).then_some(pid)
-    })
-}
-
 impl Drop for Node {
     fn drop(&mut self) {
         // The data dir goes with the Server: clean up before dropping it.
@@ -119,60 +109,9 @@ impl Drop for Node {
             return;
         };
         server.kill();
-        let config = self.containerd();
-        if config.state_dir.exists() {
-            cleanup(&config);
-        }
+        cleanup_agent(&self.data);
         let _ = Command::new("ip").args(["link", "del", BRIDGE]).output();
         drop(server);
-    }
-}
-
-/// Removes every sandbox through CRI (so their CNI teardown runs and no iptables
-/// masquerade rules stay behind), stops containerd, then force-cleans what is left.
-/// containerd outlives the killed server; if it is gone anyway, one started again on
-/// the same state adopts the pods' shims.
-fn cleanup(config: &Config) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let restarted = match containerd_pid(config) {
-            Some(_) => None,
-            None => match Containerd::start(config.clone()).await {
-                Ok(c) => Some(c),
-                Err(e) => {
-                    eprintln!("cannot restart containerd for cleanup: {e}");
-                    return;
-                }
-            },
-        };
-        if let Ok(client) = cri::CriClient::connect(config.socket()).await {
-            for pod in client.list_pod_sandbox(None).await.unwrap_or_default() {
-                let _ = client.stop_pod_sandbox(&pod.id).await;
-                let _ = client.remove_pod_sandbox(&pod.id).await;
-            }
-        }
-        if let Some(c) = restarted {
-            let _ = c.stop(Duration::from_secs(5)).await;
-        }
-    });
-    if let Some(pid) = containerd_pid(config) {
-        let _ = Command::new("kill").arg(pid.to_string()).status();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while containerd_pid(config).is_some() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        if containerd_pid(config).is_some() {
-            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-    match force_cleanup(config) {
-        Ok(c) if c == Default::default() => {}
-        Ok(c) => eprintln!("forced cleanup: {c:?}"),
-        Err(e) => eprintln!("forced cleanup failed: {e}"),
     }
 }
 

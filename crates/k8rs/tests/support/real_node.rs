@@ -3,11 +3,9 @@
 
 use std::path::PathBuf;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use cri::RuntimeService;
-use cri::containerd::{Config, Containerd, force_cleanup};
-
+use crate::support::at_address::cleanup_agent;
 use crate::support::{Opts, Server, wait_for};
 
 /// The networks and names of one test's node.
@@ -56,11 +54,6 @@ impl RealNode {
 
     pub fn server(&self) -> &Server {
         self.server.as_ref().unwrap()
-    }
-
-    pub fn containerd(&self) -> Config {
-        let agent = self.data.join("agent");
-        Config::new(agent.join("containerd"), agent.join("etc/cni/net.d"))
     }
 
     pub fn jsonpath(&self, args: &[&str], path: &str) -> String {
@@ -114,17 +107,6 @@ pub fn tail(s: &str, n: usize) -> String {
     lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
-/// The pid of the containerd running with `config`'s config file (orphaned once the
-/// server was killed).
-pub fn containerd_pid(config: &Config) -> Option<u32> {
-    let want = format!("--config\0{}\0", config.config_path().display());
-    std::fs::read_dir("/proc").ok()?.flatten().find_map(|p| {
-        let pid: u32 = p.file_name().to_str()?.parse().ok()?;
-        let cmd = std::fs::read(p.path().join("cmdline")).ok()?;
-        String::from_utf8_lossy(&cmd).contains(&want).then_some(pid)
-    })
-}
-
 impl Drop for RealNode {
     fn drop(&mut self) {
         // The data dir goes with the Server: clean up before dropping it.
@@ -132,59 +114,10 @@ impl Drop for RealNode {
             return;
         };
         server.kill();
-        let config = self.containerd();
-        if config.state_dir.exists() {
-            cleanup(&config);
-        }
+        cleanup_agent(&self.data);
         let _ = Command::new("ip")
             .args(["link", "del", self.opts.bridge])
             .output();
         drop(server);
-    }
-}
-
-/// Removes every sandbox through CRI (so their CNI teardown runs and no masquerade
-/// rules stay behind), stops containerd, then force-cleans what is left.
-pub fn cleanup(config: &Config) {
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let restarted = match containerd_pid(config) {
-            Some(_) => None,
-            None => match Containerd::start(config.clone()).await {
-                Ok(c) => Some(c),
-                Err(e) => {
-                    eprintln!("cannot restart containerd for cleanup: {e}");
-                    return;
-                }
-            },
-        };
-        if let Ok(client) = cri::CriClient::connect(config.socket()).await {
-            for pod in client.list_pod_sandbox(None).await.unwrap_or_default() {
-                let _ = client.stop_pod_sandbox(&pod.id).await;
-                let _ = client.remove_pod_sandbox(&pod.id).await;
-            }
-        }
-        if let Some(c) = restarted {
-            let _ = c.stop(Duration::from_secs(5)).await;
-        }
-    });
-    if let Some(pid) = containerd_pid(config) {
-        let _ = Command::new("kill").arg(pid.to_string()).status();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while containerd_pid(config).is_some() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        if containerd_pid(config).is_some() {
-            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-    match force_cleanup(config) {
-        Ok(c) if c == Default::default() => {}
-        Ok(c) => eprintln!("forced cleanup: {c:?}"),
-        Err(e) => eprintln!("forced cleanup failed: {e}"),
     }
 }
