@@ -4,10 +4,7 @@
 
 use axum::body::Body;
 use axum::response::Response;
-use bytes::Bytes;
 use http::StatusCode;
-use http_body_util::Empty;
-use hyper_util::rt::TokioIo;
 use serde_json::Value;
 
 use super::{container_name, encode, kubelet_error, query_param, target};
@@ -26,19 +23,9 @@ pub async fn pod_log(call: Call) -> Result<Response> {
         encode(&container),
         call.parts.uri.query().unwrap_or_default()
     );
-    let tls = client.connect(t.kubelet).await?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
-        .await
-        .map_err(|e| ApiError::internal(format!("kubelet handshake: {e}")))?;
-    tokio::spawn(conn);
-    let req = http::Request::get(path)
-        .header(http::header::HOST, t.kubelet.to_string())
-        .body(Empty::<Bytes>::new())
-        .expect("valid request parts");
-    let resp = sender
-        .send_request(req)
-        .await
-        .map_err(|e| ApiError::internal(format!("kubelet request: {e}")))?;
+    let resp = client
+        .send(t.kubelet, http::Request::builder(), &path)
+        .await?;
     let status = resp.status();
     if status != StatusCode::OK {
         return Err(kubelet_error(status, resp.into_body()).await);

@@ -12,6 +12,9 @@ mod streams;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
+use bytes::Bytes;
+use http_body_util::Empty;
+use hyper_util::rt::TokioIo;
 use serde_json::Value;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
@@ -51,6 +54,30 @@ impl KubeletClient {
         let _ = tcp.set_nodelay(true);
         let name = rustls_pki_types::ServerName::IpAddress(addr.ip().into());
         self.tls.connect(name, tcp).await.map_err(unreachable)
+    }
+
+    /// Sends one bodiless request for `path` to the kubelet at `addr` over a
+    /// connection of its own (which stays usable for an upgrade).
+    async fn send(
+        &self,
+        addr: SocketAddr,
+        request: http::request::Builder,
+        path: &str,
+    ) -> Result<http::Response<hyper::body::Incoming>> {
+        let tls = self.connect(addr).await?;
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+            .await
+            .map_err(|e| ApiError::internal(format!("kubelet handshake: {e}")))?;
+        tokio::spawn(conn.with_upgrades());
+        let req = request
+            .uri(path)
+            .header(http::header::HOST, addr.to_string())
+            .body(Empty::<Bytes>::new())
+            .expect("valid request parts");
+        sender
+            .send_request(req)
+            .await
+            .map_err(|e| ApiError::internal(format!("kubelet request: {e}")))
     }
 }
 

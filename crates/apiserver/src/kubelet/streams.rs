@@ -13,7 +13,6 @@ use axum::response::Response;
 use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
-use http_body_util::Empty;
 use hyper::upgrade::{OnUpgrade, Upgraded};
 use hyper_util::rt::TokioIo;
 use serde_json::Value;
@@ -166,25 +165,11 @@ impl Upstream {
         method: http::Method,
         headers: impl IntoIterator<Item = (header::HeaderName, HeaderValue)>,
     ) -> Result<http::Response<hyper::body::Incoming>> {
-        let tls = self.client.connect(self.addr).await?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
-            .await
-            .map_err(|e| ApiError::internal(format!("kubelet handshake: {e}")))?;
-        tokio::spawn(conn.with_upgrades());
-        let mut req = http::Request::builder()
-            .method(method)
-            .uri(&self.path)
-            .header(header::HOST, self.addr.to_string());
+        let mut req = http::Request::builder().method(method);
         for (name, value) in headers {
             req = req.header(name, value);
         }
-        let req = req
-            .body(Empty::<Bytes>::new())
-            .expect("valid request parts");
-        let resp = sender
-            .send_request(req)
-            .await
-            .map_err(|e| ApiError::internal(format!("kubelet request: {e}")))?;
+        let resp = self.client.send(self.addr, req, &self.path).await?;
         if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
             return Err(kubelet_error(resp.status(), resp.into_body()).await);
         }
