@@ -89,6 +89,11 @@ impl Config {
     pub fn pod_log_root(&self) -> PathBuf {
         self.data_dir.join("pods")
     }
+
+    /// Where Localhost seccomp profiles are looked up (upstream: <root-dir>/seccomp).
+    pub fn seccomp_root(&self) -> PathBuf {
+        self.data_dir.join("seccomp")
+    }
 }
 
 /// The runtime a kubelet drives.

@@ -6,6 +6,7 @@ mod events;
 mod image;
 mod lifecycle;
 mod probe;
+mod security;
 mod spec;
 mod status;
 mod worker;

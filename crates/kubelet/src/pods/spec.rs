@@ -8,6 +8,7 @@ use cri::v1::*;
 use k8s_openapi::api::core::v1::{ConfigMap, Container, EnvVar, Pod, Secret};
 use kube::Api;
 
+use super::security;
 use crate::Config;
 
 /// Upstream's CFS period; a CPU limit becomes a quota of it.
@@ -133,10 +134,12 @@ pub fn sandbox_config(config: &Config, pod: &Pod) -> PodSandboxConfig {
             .into_iter()
             .collect(),
         linux: Some(LinuxPodSandboxConfig {
-            security_context: Some(LinuxSandboxSecurityContext {
-                namespace_options: Some(namespaces(pod)),
-                ..Default::default()
-            }),
+            security_context: Some(security::sandbox(
+                pod,
+                namespaces(pod),
+                &config.seccomp_root(),
+            )),
+            sysctls: security::sysctls(pod),
             ..Default::default()
         }),
         ..Default::default()
@@ -278,6 +281,8 @@ pub struct ContainerInput<'a> {
     pub host_ip: &'a str,
     /// The pod's volumes, set up already.
     pub volumes: &'a HashMap<String, crate::volumes::Mounted>,
+    /// Where Localhost seccomp profiles live.
+    pub seccomp_root: &'a std::path::Path,
 }
 
 pub async fn container_config(
@@ -327,10 +332,12 @@ pub async fn container_config(
         tty: c.tty == Some(true),
         linux: Some(LinuxContainerConfig {
             resources: Some(resources(c)),
-            security_context: Some(LinuxContainerSecurityContext {
-                namespace_options: Some(namespaces(input.pod)),
-                ..Default::default()
-            }),
+            security_context: Some(security::container(
+                input.pod,
+                c,
+                namespaces(input.pod),
+                input.seccomp_root,
+            )),
         }),
         ..Default::default()
     })

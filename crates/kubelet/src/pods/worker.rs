@@ -315,7 +315,12 @@ impl Worker {
         let sandbox = self.sandbox.as_ref().expect("sandbox running");
         let image_ref =
             super::image::resolve(self.ctx.runtime.images.as_ref(), c, prev_reason).await?;
+        let images = self.ctx.runtime.images.as_ref();
+        super::security::verify_non_root(images, pod, c, &image_ref)
+            .await
+            .map_err(|m| ("CreateContainerConfigError".to_string(), m))?;
         let host_ip = self.ctx.config.node_ip.to_string();
+        let seccomp_root = self.ctx.config.seccomp_root();
         let input = ContainerInput {
             pod,
             container: c,
@@ -324,6 +329,7 @@ impl Worker {
             pod_ip: &sandbox.ip,
             host_ip: &host_ip,
             volumes: self.volumes.mounted(),
+            seccomp_root: &seccomp_root,
         };
         let config = spec::container_config(&self.ctx.client, input)
             .await

@@ -1,0 +1,138 @@
+//! securityContext and memory limits on a real node: runAsUser/runAsGroup and
+//! supplementalGroups reach the process, readOnlyRootFilesystem makes / read-only,
+//! capabilities are dropped and added, privileged gets every capability, runAsNonRoot
+//! refuses a root image with upstream's CreateContainerConfigError message, and a
+//! container over its memory limit is OOMKilled and reported so.
+//! Needs root and scripts/deps.sh's packages; fails (never skips) without them.
+
+#[allow(dead_code)]
+#[path = "support/real_node.rs"]
+mod real_node;
+mod support;
+
+use std::time::Duration;
+
+use real_node::{NodeOpts, RealNode};
+use support::wait_for;
+
+const OPTS: NodeOpts = NodeOpts {
+    cluster_cidr: "10.210.0.0/16",
+    service_cidr: "10.211.0.0/16",
+    cluster_dns: "10.211.0.10",
+    bridge: "k8rs-sc0",
+    node_name: "k8rs-security-test",
+};
+
+/// A busybox pod that sleeps, with `sc` as its container's securityContext and
+/// `pod_sc` as the pod's.
+fn sleeper(name: &str, pod_sc: &str, sc: &str) -> String {
+    format!(
+        r#"{{"apiVersion": "v1", "kind": "Pod", "metadata": {{"name": "{name}"}},
+  "spec": {{"terminationGracePeriodSeconds": 0, "securityContext": {pod_sc},
+    "containers": [{{"name": "app", "image": "busybox", "command": ["sleep", "3600"],
+      "securityContext": {sc}}}]}}}}"#
+    )
+}
+
+/// Doubles a shell string until the 16 MiB limit is hit.
+const OOM: &str = r#"{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "oom"},
+  "spec": {"restartPolicy": "Never", "containers": [{"name": "hog", "image": "busybox",
+    "command": ["sh", "-c", "a=x; while true; do a=$a$a; done"],
+    "resources": {"limits": {"memory": "16Mi"}}}]}}"#;
+
+fn cap_eff(status: &str) -> String {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .map(|v| v.trim().to_string())
+        .unwrap_or_default()
+}
+
+#[test]
+fn security_context_and_oom_on_real_containers() {
+    let node = RealNode::start(OPTS);
+    let s = node.server();
+    wait_for("default service account", Duration::from_secs(30), || {
+        s.kubectl(&["get", "serviceaccount", "default"])
+            .status
+            .success()
+            .then_some(())
+    });
+    let ids = r#"{"runAsUser": 1000, "runAsGroup": 3000, "supplementalGroups": [4000]}"#;
+    s.apply(&sleeper(
+        "ids",
+        ids,
+        r#"{"allowPrivilegeEscalation": false}"#,
+    ));
+    s.apply(&sleeper("ro", "{}", r#"{"readOnlyRootFilesystem": true}"#));
+    let caps = r#"{"capabilities": {"drop": ["ALL"], "add": ["NET_BIND_SERVICE"]}}"#;
+    s.apply(&sleeper("caps", "{}", caps));
+    s.apply(&sleeper("priv", "{}", r#"{"privileged": true}"#));
+    s.apply(&sleeper("nonroot", r#"{"runAsNonRoot": true}"#, "{}"));
+    s.apply(OOM);
+    for pod in ["ids", "ro", "caps", "priv"] {
+        node.wait_pod(pod, "{.status.phase}", "Running", Duration::from_secs(60));
+    }
+    let exec = |pod: &str, cmd: &[&str]| {
+        let out = s.kubectl(&[&["exec", pod, "--"], cmd].concat());
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        (out.status.success(), text)
+    };
+
+    // The user and groups are the pod's; no_new_privs is set.
+    let (ok, id) = exec("ids", &["id"]);
+    assert!(ok, "{id}");
+    assert!(id.contains("uid=1000 gid=3000"), "{id}");
+    assert!(id.contains("4000"), "{id}");
+    let (_, status) = exec("ids", &["cat", "/proc/self/status"]);
+    assert!(status.contains("NoNewPrivs:\t1"), "{status}");
+
+    let (ok, out) = exec("ro", &["touch", "/file"]);
+    assert!(!ok && out.contains("Read-only file system"), "{out}");
+    let (ok, out) = exec("ro", &["touch", "/dev/shm/file"]);
+    assert!(ok, "tmpfs mounts stay writable: {out}");
+
+    // Only CAP_NET_BIND_SERVICE (bit 10) is left.
+    let (_, status) = exec("caps", &["cat", "/proc/self/status"]);
+    assert_eq!(cap_eff(&status), "0000000000000400", "{status}");
+
+    // Privileged: every capability root has on the host.
+    let (_, status) = exec("priv", &["cat", "/proc/self/status"]);
+    let host = std::fs::read_to_string("/proc/self/status").unwrap();
+    assert_eq!(cap_eff(&status), cap_eff(&host), "{status}");
+    let (_, plain) = exec("ro", &["cat", "/proc/self/status"]);
+    assert_ne!(cap_eff(&plain), cap_eff(&host), "unprivileged has fewer");
+    let (_, masked) = exec("ro", &["cat", "/proc/kcore"]);
+    assert!(!masked.contains("ELF"), "/proc/kcore is masked");
+
+    // runAsNonRoot with busybox (user root): refused before the container exists.
+    let uid = node.jsonpath(&["get", "pod", "nonroot"], "{.metadata.uid}");
+    let waiting = "{.status.containerStatuses[0].state.waiting.reason}";
+    node.wait_pod(
+        "nonroot",
+        waiting,
+        "CreateContainerConfigError",
+        Duration::from_secs(60),
+    );
+    let message = node.jsonpath(
+        &["get", "pod", "nonroot"],
+        "{.status.containerStatuses[0].state.waiting.message}",
+    );
+    assert_eq!(
+        message,
+        format!(
+            "container has runAsNonRoot and image will run as root (pod: \"nonroot_default({uid})\", container: app)"
+        )
+    );
+
+    // Over its memory limit: killed by the kernel, reported as OOMKilled (137).
+    node.wait_pod("oom", "{.status.phase}", "Failed", Duration::from_secs(60));
+    let terminated = node.jsonpath(
+        &["get", "pod", "oom"],
+        "{.status.containerStatuses[0].state.terminated.reason} {.status.containerStatuses[0].state.terminated.exitCode}",
+    );
+    assert_eq!(terminated, "OOMKilled 137");
+    let table = s.kubectl_ok(&["get", "pod", "oom"]);
+    assert!(table.contains("OOMKilled"), "{table}");
+}
