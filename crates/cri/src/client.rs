@@ -225,6 +225,18 @@ impl RuntimeService for CriClient {
             .containers)
     }
 
+    async fn list_container_stats(
+        &self,
+        filter: Option<ContainerStatsFilter>,
+    ) -> Result<Vec<ContainerStats>> {
+        let req = ListContainerStatsRequest { filter };
+        let resp = self.rt().list_container_stats(req).await;
+        Ok(resp
+            .map_err(failed("ListContainerStats"))?
+            .into_inner()
+            .stats)
+    }
+
     async fn exec_sync(
         &self,
         container_id: &str,

@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use k8s_cri::v1::{
-    AttachRequest, AuthConfig, Container, ContainerConfig, ContainerFilter, ContainerStatus,
-    ExecRequest, ExecSyncResponse, Image, ImageFilter, ImageSpec, PodSandbox, PodSandboxConfig,
-    PodSandboxFilter, PodSandboxStatusResponse, StatusResponse, VersionResponse,
+    AttachRequest, AuthConfig, Container, ContainerConfig, ContainerFilter, ContainerStats,
+    ContainerStatsFilter, ContainerStatus, ExecRequest, ExecSyncResponse, Image, ImageFilter,
+    ImageSpec, PodSandbox, PodSandboxConfig, PodSandboxFilter, PodSandboxStatusResponse,
+    StatusResponse, VersionResponse,
 };
 
 /// Errors of a CRI call.
@@ -114,6 +115,16 @@ pub trait RuntimeService: Send + Sync {
     async fn attach(&self, req: AttachRequest) -> Result<String> {
         let _ = req;
         Err(Error::Unsupported("Attach"))
+    }
+
+    /// Resource usage (CPU, memory, writable layer) of the containers `filter` picks;
+    /// runtimes that keep no statistics keep the default: not supported.
+    async fn list_container_stats(
+        &self,
+        filter: Option<ContainerStatsFilter>,
+    ) -> Result<Vec<ContainerStats>> {
+        let _ = filter;
+        Err(Error::Unsupported("ListContainerStats"))
     }
 
     /// The streaming-server URL for forwarding ports into a sandbox's network.

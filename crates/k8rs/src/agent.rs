@@ -105,7 +105,7 @@ pub async fn run(client: kube::Client, p: NodeParams, control_plane: bool) -> Re
         runtime: Arc::new(cri.clone()),
         images: Arc::new(cri),
     };
-    tokio::spawn(api.serve(runtime.clone()));
+    tokio::spawn(api.serve(runtime.clone(), kubelet.config()));
     let result = kubelet.run(runtime).await;
     // containerd lives as long as the kubelet (dropping it stops containerd).
     drop(containerd);

@@ -2,7 +2,8 @@
 //! supplementalGroups reach the process, readOnlyRootFilesystem makes / read-only,
 //! capabilities are dropped and added, privileged gets every capability, runAsNonRoot
 //! refuses a root image with upstream's CreateContainerConfigError message, and a
-//! container over its memory limit is OOMKilled and reported so.
+//! container over its memory limit is OOMKilled and reported so. Also the kubelet's
+//! /stats/summary and /metrics/resource, read through the API server's node proxy.
 //! Needs root and scripts/deps.sh's packages; fails (never skips) without them.
 
 #[allow(dead_code)]
@@ -105,6 +106,42 @@ fn security_context_and_oom_on_real_containers() {
     assert_ne!(cap_eff(&plain), cap_eff(&host), "unprivileged has fewer");
     let (_, masked) = exec("ro", &["cat", "/proc/kcore"]);
     assert!(!masked.contains("ELF"), "/proc/kcore is masked");
+
+    // The kubelet's stats through the API server's node proxy (what `kubectl top`'s
+    // metrics pipeline reads).
+    let node_path = format!("/api/v1/nodes/{}/proxy", OPTS.node_name);
+    let summary = s.kubectl_ok(&["get", "--raw", &format!("{node_path}/stats/summary")]);
+    let summary: serde_json::Value = serde_json::from_str(&summary).unwrap();
+    assert_eq!(summary["node"]["nodeName"], OPTS.node_name);
+    assert!(
+        summary["node"]["memory"]["workingSetBytes"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+    let pods = summary["pods"].as_array().unwrap();
+    let ids_pod = pods.iter().find(|p| p["podRef"]["name"] == "ids");
+    let ids_pod = ids_pod.unwrap_or_else(|| panic!("no ids pod in {summary}"));
+    assert_eq!(ids_pod["containers"][0]["name"], "app");
+    assert!(
+        ids_pod["memory"]["workingSetBytes"].as_u64().unwrap() > 0,
+        "{ids_pod}"
+    );
+    assert!(
+        ids_pod["cpu"]["usageCoreNanoSeconds"].as_u64().is_some(),
+        "{ids_pod}"
+    );
+    let metrics = s.kubectl_ok(&["get", "--raw", &format!("{node_path}/metrics/resource")]);
+    let line = metrics.lines().find(|l| {
+        l.starts_with(
+            r#"container_memory_working_set_bytes{container="app",namespace="default",pod="ids"}"#,
+        )
+    });
+    assert!(line.is_some(), "{metrics}");
+    assert!(
+        metrics.contains("\nnode_cpu_usage_seconds_total "),
+        "{metrics}"
+    );
 
     // runAsNonRoot with busybox (user root): refused before the container exists.
     let uid = node.jsonpath(&["get", "pod", "nonroot"], "{.metadata.uid}");

@@ -11,6 +11,7 @@ pub mod cni;
 mod node;
 mod pods;
 pub mod server;
+pub mod stats;
 mod sysinfo;
 mod time;
 mod volumes;
@@ -125,6 +126,11 @@ impl Kubelet {
         let (client, config) = (self.client.clone(), self.config.clone());
         self.lease = Some(tokio::spawn(node::renew_lease_forever(client, config)));
         Ok(())
+    }
+
+    /// What the kubelet knows about its node (the kubelet API serves from it too).
+    pub fn config(&self) -> Arc<Config> {
+        self.config.clone()
     }
 
     /// Waits until node IPAM gave the Node a podCIDR.

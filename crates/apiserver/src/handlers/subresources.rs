@@ -55,6 +55,7 @@ pub async fn handle(call: Call, sub: &str) -> Result<Response> {
         ("log", "get") if call.info.plural == "pods" => crate::kubelet::pod_log(call).await,
         ("exec", _) if call.info.plural == "pods" => crate::kubelet::pod_exec(call).await,
         ("attach", _) if call.info.plural == "pods" => crate::kubelet::pod_attach(call).await,
+        ("proxy", "get") if call.info.plural == "nodes" => crate::kubelet::node_proxy(call).await,
         ("portforward", _) if call.info.plural == "pods" => {
             crate::kubelet::pod_portforward(call).await
         }

@@ -6,6 +6,7 @@
 //! upgrade), as upstream's API server does; other upgrades pass through unchanged.
 
 mod logs;
+mod node_proxy;
 mod spdy;
 mod streams;
 
@@ -21,6 +22,7 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
 pub use logs::pod_log;
+pub use node_proxy::node_proxy;
 pub use streams::{pod_attach, pod_exec, pod_portforward};
 
 use crate::error::{ApiError, Result};

@@ -7,6 +7,7 @@
 
 mod logs;
 mod lookup;
+mod stats;
 mod stream;
 
 use std::net::SocketAddr;
@@ -22,7 +23,7 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
-use crate::{Error, Result, Runtime};
+use crate::{Config, Error, Result, Runtime};
 
 /// The group whose members may use the kubelet API.
 const ALLOWED_GROUP: &str = "system:masters";
@@ -66,12 +67,22 @@ impl KubeletApi {
     }
 
     /// Serves until dropped.
-    pub async fn serve(self, runtime: Runtime) {
-        serve(self.listener, self.acceptor, router(runtime)).await
+    pub async fn serve(self, runtime: Runtime, node: Arc<Config>) {
+        serve(self.listener, self.acceptor, router(runtime, &node)).await
     }
 }
 
-fn router(runtime: Runtime) -> Router {
+fn router(runtime: Runtime, node: &Config) -> Router {
+    let stats = Arc::new(stats::StatsState {
+        runtime: runtime.clone(),
+        node_name: node.node_name.clone(),
+        data_dir: node.data_dir.clone(),
+        sampler: Default::default(),
+    });
+    let stats = Router::new()
+        .route("/stats/summary", get(stats::summary))
+        .route("/metrics/resource", get(stats::resource_metrics))
+        .with_state(stats);
     let state = Arc::new(runtime);
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
@@ -92,6 +103,7 @@ fn router(runtime: Runtime) -> Router {
             get(stream::port_forward).post(stream::port_forward),
         )
         .with_state(state)
+        .merge(stats)
 }
 
 async fn serve(listener: TcpListener, acceptor: TlsAcceptor, app: Router) {
