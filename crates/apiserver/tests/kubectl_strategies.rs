@@ -109,3 +109,42 @@ fn validation_errors_read_like_upstream() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("spec.ports: Required value"), "{err}");
 }
+
+/// DefaultIngressClass admission: `kubectl create ingress` without `--class` gets the
+/// default IngressClass; one naming a class keeps it.
+#[test]
+fn ingresses_get_the_default_class() {
+    let s = TestServer::start();
+    s.ok(&["create", "ingress", "before", "--rule=/a=svc:80"]);
+    assert_eq!(jp(&s, "ingress", "before", "{.spec.ingressClassName}"), "");
+    let class = r#"{"apiVersion":"networking.k8s.io/v1","kind":"IngressClass",
+        "metadata":{"name":"k8rs","annotations":{"ingressclass.kubernetes.io/is-default-class":"true"}},
+        "spec":{"controller":"k8rs.io/ingress"}}"#;
+    let out = s.stdin(&["create", "-f", "-"], class);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    s.ok(&["create", "ingress", "plain", "--rule=/a=svc:80"]);
+    assert_eq!(
+        jp(&s, "ingress", "plain", "{.spec.ingressClassName}"),
+        "k8rs"
+    );
+    s.ok(&[
+        "create",
+        "ingress",
+        "other",
+        "--class=nginx",
+        "--rule=/a=svc:80",
+    ]);
+    assert_eq!(
+        jp(&s, "ingress", "other", "{.spec.ingressClassName}"),
+        "nginx"
+    );
+    let table = s.ok(&["get", "ingress", "plain"]);
+    assert!(
+        table.lines().nth(1).unwrap_or_default().contains(" k8rs "),
+        "{table}"
+    );
+}

@@ -1,6 +1,7 @@
 //! Admission: mutating plugins run before the registry's validation, validating plugins
 //! after it, on every create, update and delete (upstream's admission chain).
 
+mod ingress_class;
 mod pod_defaults;
 mod priority;
 
@@ -67,7 +68,10 @@ impl Admission {
             Box::new(priority::Priority {
                 store: store.clone(),
             }),
-            Box::new(priority::DefaultStorageClass { store }),
+            Box::new(priority::DefaultStorageClass {
+                store: store.clone(),
+            }),
+            Box::new(ingress_class::DefaultIngressClass { store }),
         ])
     }
 

@@ -25,7 +25,7 @@ pub struct Priority {
     pub store: Arc<dyn Store>,
 }
 
-async fn list(store: &dyn Store, prefix: &str) -> Result<Vec<Value>, ApiError> {
+pub(super) async fn list(store: &dyn Store, prefix: &str) -> Result<Vec<Value>, ApiError> {
     let listed = store
         .list(prefix, store::ListOptions::default())
         .await
