@@ -27,6 +27,8 @@ pub struct AgentArgs {
     pub kubelet_port: u16,
     #[command(flatten)]
     pub proxy: crate::proxy_node::ProxyArgs,
+    #[command(flatten)]
+    pub ingress: crate::ingress_node::IngressArgs,
 }
 
 /// What the server tells its agent about the node.
@@ -80,6 +82,7 @@ pub async fn run(client: kube::Client, p: NodeParams, control_plane: bool) -> Re
         );
     }
     crate::proxy_node::start(client.clone(), &p.node_name, &p.args.proxy);
+    crate::ingress_node::start_node(client.clone(), &p.node_name, p.node_ip, &p.args.ingress);
     let mut kubelet = kubelet::Kubelet::new(client, config);
     kubelet.register().await.context("registering the node")?;
     let subnet = kubelet.wait_pod_cidr(POD_CIDR_WAIT).await?;

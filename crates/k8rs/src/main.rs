@@ -7,6 +7,7 @@ mod controlplane;
 mod dns_node;
 mod hollow_nodes;
 mod image_cmd;
+mod ingress_node;
 mod inprocess;
 mod join;
 mod proxy_node;

@@ -277,6 +277,7 @@ pub async fn run(args: ServerArgs) -> Result<()> {
         advertise,
         args.cluster_dns,
     );
+    crate::ingress_node::start_cluster(router.clone(), &args.agent.ingress);
     if !args.disable_agent {
         crate::agent::start_in_server(
             router,

@@ -34,7 +34,7 @@ impl Agent {
             .args(["--data-dir", data.to_str().unwrap()])
             .args(["--node-name", NODE, "--node-ip", "127.0.0.1"])
             .args(["--cni-bridge", BRIDGE, "--kubelet-port", "0"])
-            .arg("--disable-kube-proxy")
+            .args(["--disable-kube-proxy", "--disable-ingress"])
             .stdout(out.try_clone().unwrap())
             .stderr(out)
             .spawn()

@@ -37,6 +37,7 @@ impl Server {
             .args(["--write-kubeconfig", kubeconfig.to_str().unwrap()])
             .args(kubelet_port_flag())
             .arg("--exit-with-stdin")
+            .args(super::ingress_flag(&opts.args))
             .args(&opts.args)
             .env("HOME", &home)
             .env_remove("KUBECONFIG")

@@ -17,10 +17,18 @@ pub struct Server {
     pub kubeconfig: PathBuf,
 }
 
-/// Extra flags for a server.
+/// Extra flags for a server. Servers get `--disable-ingress` (tests start many
+/// servers at once, which would fight over ports 80 and 443) unless `args` choose the
+/// Ingress controller's ports with `--ingress-http-port`.
 #[derive(Default, Clone)]
 pub struct Opts {
     pub args: Vec<String>,
+}
+
+/// `--disable-ingress` unless `args` set the Ingress controller's HTTP port.
+pub fn ingress_flag(args: &[String]) -> Option<&'static str> {
+    let wanted = args.iter().any(|a| a.starts_with("--ingress-http-port"));
+    (!wanted).then_some("--disable-ingress")
 }
 
 impl Server {
@@ -64,6 +72,7 @@ impl Server {
                     .flatten(),
             )
             .arg("--exit-with-stdin")
+            .args(ingress_flag(&opts.args))
             .args(&opts.args)
             .env("HOME", &home)
             .env_remove("KUBECONFIG")
