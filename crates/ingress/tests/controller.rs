@@ -19,14 +19,15 @@ use kube::Api;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 use testkit::TestServer;
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 fn from<T: serde::de::DeserializeOwned>(v: serde_json::Value) -> T {
     serde_json::from_value(v).unwrap()
 }
 
-/// An HTTP server answering `<name> <path> xff=<X-Forwarded-For> proto=<..> host=<Host>`.
+/// An HTTP server answering `<name> <path> xff=<X-Forwarded-For> proto=<..> host=<Host>`,
+/// and `Upgrade` requests with 101 and an echo of every byte.
 async fn backend(ip: &str, name: &'static str) -> SocketAddr {
     let listener = TcpListener::bind((ip, 0)).await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -34,34 +35,55 @@ async fn backend(ip: &str, name: &'static str) -> SocketAddr {
         loop {
             let (tcp, _) = listener.accept().await.unwrap();
             tokio::spawn(async move {
-                let svc = service_fn(
-                    move |req: hyper::Request<hyper::body::Incoming>| async move {
-                        let h = |n: &str| {
-                            req.headers()
-                                .get(n)
-                                .and_then(|v| v.to_str().ok())
-                                .unwrap_or("-")
-                                .to_string()
-                        };
-                        let body = format!(
-                            "{name} {} xff={} proto={} host={}",
-                            req.uri().path(),
-                            h("x-forwarded-for"),
-                            h("x-forwarded-proto"),
-                            h("host")
-                        );
-                        Ok::<_, std::convert::Infallible>(hyper::Response::new(
-                            http_body_util::Full::new(Bytes::from(body)),
-                        ))
-                    },
-                );
+                let svc = service_fn(move |req| answer(name, req));
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(tcp), svc)
+                    .with_upgrades()
                     .await;
             });
         }
     });
     addr
+}
+
+type Reply = hyper::Response<http_body_util::Full<Bytes>>;
+
+async fn answer(
+    name: &str,
+    mut req: hyper::Request<hyper::body::Incoming>,
+) -> Result<Reply, std::convert::Infallible> {
+    if req.headers().contains_key("upgrade") {
+        let upgraded = hyper::upgrade::on(&mut req);
+        tokio::spawn(async move {
+            let mut io = TokioIo::new(upgraded.await.unwrap());
+            let (mut r, mut w) = tokio::io::split(&mut io);
+            let _ = tokio::io::copy(&mut r, &mut w).await;
+        });
+        let resp = hyper::Response::builder()
+            .status(101)
+            .header("connection", "upgrade")
+            .header("upgrade", "echo")
+            .body(http_body_util::Full::new(Bytes::new()))
+            .unwrap();
+        return Ok(resp);
+    }
+    let h = |n: &str| {
+        req.headers()
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("-")
+            .to_string()
+    };
+    let body = format!(
+        "{name} {} xff={} proto={} host={}",
+        req.uri().path(),
+        h("x-forwarded-for"),
+        h("x-forwarded-proto"),
+        h("host")
+    );
+    Ok(hyper::Response::new(http_body_util::Full::new(
+        Bytes::from(body),
+    )))
 }
 
 /// One GET over `stream`; the status and body.
@@ -255,6 +277,39 @@ async fn scenario(server: &TestServer) {
         seen.insert(body.split(' ').next().unwrap().to_string());
     }
     assert_eq!(seen.into_iter().collect::<Vec<_>>(), ["a", "b"]);
+    // Keep-alive: several requests on one client connection.
+    let tcp = TcpStream::connect(http_addr).await.unwrap();
+    let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tcp))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    for _ in 0..3 {
+        let req = hyper::Request::get("/app/k").header("host", "h");
+        let resp = send
+            .send_request(req.body(Empty::<Bytes>::new()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        resp.into_body().collect().await.unwrap();
+    }
+    // An upgrade is passed through: the backend's 101, then bytes both ways.
+    let mut raw = TcpStream::connect(http_addr).await.unwrap();
+    let upgrade = "GET /app/ws HTTP/1.1\r\nHost: h\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n";
+    raw.write_all(upgrade.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        head.push(raw.read_u8().await.unwrap());
+    }
+    let head = String::from_utf8_lossy(&head).to_lowercase();
+    assert!(
+        head.starts_with("http/1.1 101") && head.contains("upgrade: echo"),
+        "{head}"
+    );
+    raw.write_all(b"ping").await.unwrap();
+    let mut echoed = [0u8; 4];
+    raw.read_exact(&mut echoed).await.unwrap();
+    assert_eq!(&echoed, b"ping");
+
     assert_eq!(
         http_get(http_addr, "anything.org", "/application").await.0,
         404

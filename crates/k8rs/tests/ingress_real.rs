@@ -303,6 +303,12 @@ fn demo_app_through_the_ingress_by_path_host_and_tls() {
         (status == 200).then_some((status, body))
     });
     assert_eq!((status, body.as_str()), (200, "hello, world!\n"));
+    let h2 = Command::new("curl")
+        .args(["-sS", "--http2", "-o", "/dev/null", "-w", "%{http_version}"])
+        .args(["--resolve", &resolve, "--cacert", ca, &url])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&h2.stdout), "2", "HTTP/2 by ALPN");
     // Another name gets the default certificate, which the Secret's CA does not sign.
     let other = format!("other.k8rs.test:{https}:{}", node.ip);
     let url = format!("https://other.k8rs.test:{https}/demo/hello");
