@@ -138,3 +138,17 @@ pub async fn ensure_slice(client: &kube::Client, t: &NodeTarget) -> Result<(), E
     }
     Ok(())
 }
+
+/// Removes this node's slice (the controller is off here), so the status stops
+/// naming this node.
+pub async fn remove_slice(client: &kube::Client, node_name: &str) -> Result<(), Error> {
+    let slices: Api<EndpointSlice> = Api::namespaced(client.clone(), NAMESPACE);
+    match slices
+        .delete(&slice_name(node_name), &Default::default())
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}

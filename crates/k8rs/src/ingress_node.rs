@@ -32,6 +32,7 @@ pub struct IngressArgs {
 pub fn start_node(client: kube::Client, node_name: &str, node_ip: IpAddr, args: &IngressArgs) {
     if args.disable_ingress {
         tracing::info!("ingress controller disabled (--disable-ingress)");
+        tokio::spawn(unpublish(client, node_name.to_string()));
         return;
     }
     let node = ingress::NodeOptions {
@@ -45,6 +46,7 @@ pub fn start_node(client: kube::Client, node_name: &str, node_ip: IpAddr, args: 
             https: bind("HTTPS", ports.1).await,
         };
         if listeners.http.is_none() && listeners.https.is_none() {
+            unpublish(client, node.node_name).await;
             return;
         }
         let (http, https) = (local_port(&listeners.http), local_port(&listeners.https));
@@ -58,6 +60,14 @@ pub fn start_node(client: kube::Client, node_name: &str, node_ip: IpAddr, args: 
             Err(e) => tracing::error!(error = %e, "the ingress controller cannot start"),
         }
     });
+}
+
+/// Takes back an earlier run's EndpointSlice, so Ingresses' status no longer names
+/// this node.
+async fn unpublish(client: kube::Client, node_name: String) {
+    if let Err(e) = ingress::publish::remove_slice(&client, &node_name).await {
+        tracing::warn!(error = %e, "cannot remove this node's k8rs-ingress EndpointSlice");
+    }
 }
 
 async fn bind(what: &str, port: u16) -> Option<TcpListener> {
