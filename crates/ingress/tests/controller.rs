@@ -284,6 +284,8 @@ async fn scenario(server: &TestServer) {
         .unwrap();
     tokio::spawn(conn);
     for _ in 0..3 {
+        // Fails if the controller closed the connection after the last answer.
+        send.ready().await.unwrap();
         let req = hyper::Request::get("/app/k").header("host", "h");
         let resp = send
             .send_request(req.body(Empty::<Bytes>::new()).unwrap())
