@@ -408,6 +408,17 @@ const DEFS: &[Def] = &[
     )
     .short(&["crd", "crds"])
     .subs(&["status"]),
+    // metrics.k8s.io/v1beta1 (metrics-server's API, computed from the kubelets)
+    def(
+        "metrics.k8s.io",
+        "v1beta1",
+        "NodeMetrics",
+        "nodes",
+        CLUSTER,
+        "",
+    )
+    .verbs(Verbs::ReadOnly),
+    def("metrics.k8s.io", "v1beta1", "PodMetrics", "pods", NS, "").verbs(Verbs::ReadOnly),
 ];
 
 /// The kind and verbs of a built-in subresource.

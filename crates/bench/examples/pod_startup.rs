@@ -71,7 +71,8 @@ fn start_server(dir: &Path) -> Child {
             "--node-name",
             NODE,
         ])
-        .args(["--disable-kube-proxy", "--disable-dns", "--exit-with-stdin"])
+        .args(["--disable-kube-proxy", "--disable-dns", "--disable-ingress"])
+        .arg("--exit-with-stdin")
         .env_remove("KUBECONFIG")
         .stdin(Stdio::piped())
         .stdout(log.try_clone().expect("log"))

@@ -3,7 +3,8 @@
 //! capabilities are dropped and added, privileged gets every capability, runAsNonRoot
 //! refuses a root image with upstream's CreateContainerConfigError message, and a
 //! container over its memory limit is OOMKilled and reported so. Also the kubelet's
-//! /stats/summary and /metrics/resource, read through the API server's node proxy.
+//! /stats/summary and /metrics/resource, read through the API server's node proxy,
+//! and `kubectl top` (metrics.k8s.io served from the kubelets' summaries).
 //! Needs root and scripts/deps.sh's packages; fails (never skips) without them.
 
 #[allow(dead_code)]
@@ -142,6 +143,33 @@ fn security_context_and_oom_on_real_containers() {
         metrics.contains("\nnode_cpu_usage_seconds_total "),
         "{metrics}"
     );
+
+    // kubectl top: metrics.k8s.io from the kubelets, once they have a CPU rate.
+    let top = wait_for("kubectl top node", Duration::from_secs(60), || {
+        let out = s.kubectl(&["top", "node"]);
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    });
+    let header = top.lines().next().unwrap_or_default();
+    assert!(
+        header.contains("CPU(cores)") && header.contains("MEMORY(bytes)"),
+        "{top}"
+    );
+    assert!(top.contains(OPTS.node_name), "{top}");
+    let top = wait_for("kubectl top pod ids", Duration::from_secs(30), || {
+        let out = s.kubectl(&["top", "pod", "ids", "--containers"]);
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    });
+    assert!(
+        top.lines()
+            .any(|l| l.starts_with("ids ") && l.contains(" app ")),
+        "{top}"
+    );
+    let gone = s.kubectl_err(&["top", "pod", "no-such-pod"]);
+    assert!(gone.contains("not found"), "{gone}");
 
     // runAsNonRoot with busybox (user root): refused before the container exists.
     let uid = node.jsonpath(&["get", "pod", "nonroot"], "{.metadata.uid}");

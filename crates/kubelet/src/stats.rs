@@ -90,29 +90,52 @@ pub struct Snapshot {
     pub pods: Vec<PodSample>,
 }
 
-/// Remembers the previous cumulative CPU figure of each container (and the node) so
-/// that a rate (usageNanoCores) can be given, as upstream's CRI stats provider does.
+/// Remembers each container's (and the node's) cumulative CPU figure so that a rate
+/// (usageNanoCores) can be given, as upstream's CRI stats provider does. A rate spans
+/// at least `MIN_WINDOW`; samples closer than that reuse the last rate.
 #[derive(Default)]
 pub struct Sampler {
-    previous: Mutex<HashMap<String, (i64, u64)>>,
+    previous: Mutex<HashMap<String, Previous>>,
 }
 
+#[derive(Clone, Copy)]
+struct Previous {
+    time: i64,
+    cpu: u64,
+    rate: Option<u64>,
+}
+
+/// The shortest span a CPU rate is computed over.
+const MIN_WINDOW_NANOS: i64 = 5_000_000_000;
+
+/// How often the kubelet samples on its own, so a rate is ready when asked
+/// (cAdvisor's housekeeping interval).
+pub const SAMPLE_PERIOD: std::time::Duration = std::time::Duration::from_secs(10);
+
 impl Sampler {
-    /// Fills `nano_cores` from the last sample of `key`, and keeps this one.
+    /// Fills `nano_cores` from an earlier sample of `key`, keeping this one if it
+    /// starts a new window.
     fn rate(&self, key: &str, usage: &mut Usage) {
-        let Some(now) = usage.cpu_core_nanos else {
+        let Some(cpu) = usage.cpu_core_nanos else {
             return;
         };
         let mut previous = self.previous.lock();
-        if usage.nano_cores.is_none()
-            && let Some(&(t0, c0)) = previous.get(key)
-            && usage.time > t0
-            && now >= c0
-        {
-            let elapsed = (usage.time - t0) as u128;
-            usage.nano_cores = Some(((now - c0) as u128 * 1_000_000_000 / elapsed) as u64);
-        }
-        previous.insert(key.to_string(), (usage.time, now));
+        let prev = previous.get(key).copied();
+        let rate = match prev {
+            Some(p) if usage.time - p.time >= MIN_WINDOW_NANOS && cpu >= p.cpu => {
+                let elapsed = (usage.time - p.time) as u128;
+                Some(((cpu - p.cpu) as u128 * 1_000_000_000 / elapsed) as u64)
+            }
+            Some(p) if usage.time >= p.time && cpu >= p.cpu => {
+                usage.nano_cores = usage.nano_cores.or(p.rate);
+                return;
+            }
+            // First sample, or the counter went back (a new container with the id).
+            _ => None,
+        };
+        usage.nano_cores = usage.nano_cores.or(rate);
+        let time = usage.time;
+        previous.insert(key.to_string(), Previous { time, cpu, rate });
     }
 
     /// Forgets containers that are gone, so the map does not grow forever.
@@ -315,14 +338,30 @@ mod tests {
         };
         sampler.rate("c", &mut first);
         assert_eq!(first.nano_cores, None);
-        // Half a core over two seconds.
+        // Too soon for a window: still no rate.
+        let mut soon = Usage {
+            time: 2_000_000_000,
+            cpu_core_nanos: Some(600_000_000),
+            ..Default::default()
+        };
+        sampler.rate("c", &mut soon);
+        assert_eq!(soon.nano_cores, None);
+        // Half a core over ten seconds.
         let mut second = Usage {
-            time: 3_000_000_000,
-            cpu_core_nanos: Some(1_500_000_000),
+            time: 11_000_000_000,
+            cpu_core_nanos: Some(5_500_000_000),
             ..Default::default()
         };
         sampler.rate("c", &mut second);
         assert_eq!(second.nano_cores, Some(500_000_000));
+        // A sample inside the new window reuses that rate.
+        let mut third = Usage {
+            time: 12_000_000_000,
+            cpu_core_nanos: Some(5_600_000_000),
+            ..Default::default()
+        };
+        sampler.rate("c", &mut third);
+        assert_eq!(third.nano_cores, Some(500_000_000));
         sampler.retain(&|k| k != "c");
         assert!(sampler.previous.lock().is_empty());
     }

@@ -19,6 +19,9 @@ pub async fn handle(mut call: Call) -> Result<Response> {
     if !call.info.has_verb(&verb) {
         return Err(ApiError::method_not_supported(&call.info, &verb));
     }
+    if call.info.group == "metrics.k8s.io" {
+        return resource_metrics(call).await;
+    }
     match (call.info.plural.as_str(), verb.as_str()) {
         ("componentstatuses", "get") => {
             let obj = component_status(&call.state, &call.info, call.name()).await?;
@@ -192,4 +195,36 @@ fn review_response(call: &Call, mut review: Value) -> Result<Value> {
         }
     }
     Ok(review)
+}
+
+/// NodeMetrics and PodMetrics (`kubectl top`), read from the kubelets.
+async fn resource_metrics(call: Call) -> Result<Response> {
+    let (labels, _) = super::read::selectors(&call.info, &call.query)?;
+    let name = call.ri.name.clone();
+    let page = crate::kubelet::metrics(
+        &call.state,
+        &call.info.plural,
+        call.ns(),
+        name.as_deref(),
+        &labels,
+    )
+    .await?;
+    match name {
+        None => Ok(respond::list(
+            &call.info,
+            page,
+            call.output,
+            IncludeObject::Metadata,
+        )),
+        Some(name) => match page.items.into_iter().next() {
+            Some(obj) => Ok(respond::object(
+                StatusCode::OK,
+                &call.info,
+                &obj,
+                call.output,
+                IncludeObject::Metadata,
+            )),
+            None => Err(ApiError::not_found(&call.info, &name)),
+        },
+    }
 }

@@ -6,6 +6,7 @@
 //! upgrade), as upstream's API server does; other upgrades pass through unchanged.
 
 mod logs;
+mod metrics_api;
 mod node_proxy;
 mod spdy;
 mod streams;
@@ -22,6 +23,7 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
 pub use logs::pod_log;
+pub use metrics_api::metrics;
 pub use node_proxy::node_proxy;
 pub use streams::{pod_attach, pod_exec, pod_portforward};
 
@@ -80,6 +82,23 @@ impl KubeletClient {
             .send_request(req)
             .await
             .map_err(|e| ApiError::internal(format!("kubelet request: {e}")))
+    }
+
+    /// GETs `path` from the kubelet at `addr` and decodes its JSON answer.
+    async fn get_json(&self, addr: SocketAddr, path: &str) -> Result<Value> {
+        use http_body_util::BodyExt;
+        let resp = self.send(addr, http::Request::builder(), path).await?;
+        let status = resp.status();
+        if status != http::StatusCode::OK {
+            return Err(kubelet_error(status, resp.into_body()).await);
+        }
+        let body = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| ApiError::internal(format!("reading the kubelet's answer: {e}")))?;
+        serde_json::from_slice(&body.to_bytes())
+            .map_err(|e| ApiError::internal(format!("the kubelet's {path} is not JSON: {e}")))
     }
 }
 

@@ -79,6 +79,7 @@ fn router(runtime: Runtime, node: &Config) -> Router {
         data_dir: node.data_dir.clone(),
         sampler: Default::default(),
     });
+    tokio::spawn(stats::sample_forever(Arc::downgrade(&stats)));
     let stats = Router::new()
         .route("/stats/summary", get(stats::summary))
         .route("/metrics/resource", get(stats::resource_metrics))

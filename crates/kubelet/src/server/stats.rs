@@ -20,6 +20,19 @@ pub struct StatsState {
     pub sampler: Sampler,
 }
 
+/// Samples every `SAMPLE_PERIOD` so CPU rates are ready when asked; ends with the
+/// server (when `state` is gone).
+pub async fn sample_forever(state: std::sync::Weak<StatsState>) {
+    loop {
+        let Some(s) = state.upgrade() else { return };
+        if let Err(e) = collect(&s.runtime, &s.node_name, &s.data_dir, &s.sampler).await {
+            tracing::debug!(error = %e, "sampling resource usage failed");
+        }
+        drop(s);
+        tokio::time::sleep(crate::stats::SAMPLE_PERIOD).await;
+    }
+}
+
 async fn snapshot(s: &StatsState) -> Result<Snapshot, Response> {
     collect(&s.runtime, &s.node_name, &s.data_dir, &s.sampler)
         .await
