@@ -10,94 +10,25 @@ mod support;
 
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use support::at_address::{cleanup_agent, primary_ipv4};
-use support::{Opts, Server, wait_for};
+use support::node_at::NodeAt;
 
 const BRIDGE: &str = "k8rs-dn0";
 const NODE: &str = "k8rs-dns-test";
 const TABLE: &str = "k8rs-proxy-dntest";
 
-struct Node {
-    server: Option<Server>,
-    data: PathBuf,
-    ip: IpAddr,
-}
-
-impl Node {
-    fn start() -> Node {
-        let ip = IpAddr::V4(primary_ipv4().expect("this machine needs a non-loopback address"));
-        let server = Server::start_with_agent_at(
-            ip,
-            Opts {
-                args: [
-                    "--cluster-cidr=10.202.0.0/16",
-                    "--service-cidr=10.203.0.0/16",
-                    "--cluster-dns=10.203.0.10",
-                    &format!("--dns-listen={ip}:0"),
-                    &format!("--cni-bridge={BRIDGE}"),
-                    &format!("--node-name={NODE}"),
-                    &format!("--kube-proxy-table={TABLE}"),
-                ]
-                .map(String::from)
-                .to_vec(),
-            },
-        );
-        let data = server.data_dir();
-        Node {
-            server: Some(server),
-            data,
-            ip,
-        }
-    }
-
-    fn server(&self) -> &Server {
-        self.server.as_ref().unwrap()
-    }
-
-    fn jsonpath(&self, args: &[&str], path: &str) -> String {
-        let out = self
-            .server()
-            .kubectl(&[args, &["-o", &format!("jsonpath={path}")]].concat());
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// Waits for `check`; on timeout panics with the server's log tail.
-    fn wait<T>(&self, what: &str, within: Duration, check: impl FnMut() -> Option<T>) -> T {
-        let found = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            wait_for(what, within, check)
-        }));
-        found.unwrap_or_else(|_| {
-            let objects =
-                self.server()
-                    .kubectl(&["get", "pods,svc,endpointslices", "-A", "-o", "wide"]);
-            let log = self.server().log();
-            let lines: Vec<&str> = log.lines().collect();
-            panic!(
-                "timed out after {within:?} waiting for {what}\n{}\nserver log tail:\n{}",
-                String::from_utf8_lossy(&objects.stdout),
-                lines[lines.len().saturating_sub(40)..].join("\n")
-            )
-        })
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let Some(mut server) = self.server.take() else {
-            return;
-        };
-        server.kill();
-        cleanup_agent(&self.data);
-        let _ = Command::new("ip").args(["link", "del", BRIDGE]).output();
-        let _ = Command::new("nft")
-            .args(["delete", "table", "ip", TABLE])
-            .output();
-        drop(server);
-    }
+fn start_node() -> NodeAt {
+    let args = [
+        "--cluster-cidr=10.202.0.0/16",
+        "--service-cidr=10.203.0.0/16",
+        "--cluster-dns=10.203.0.10",
+        "--dns-listen={ip}:0",
+        &format!("--cni-bridge={BRIDGE}"),
+        &format!("--node-name={NODE}"),
+        &format!("--kube-proxy-table={TABLE}"),
+    ];
+    NodeAt::start(BRIDGE, Some(TABLE), "pods,svc,endpointslices", &args)
 }
 
 /// A DNS question for `name`'s A records, by hand (RFC 1035 4.1).
@@ -119,7 +50,7 @@ static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 fn pods_resolve_services_through_the_cluster_dns() {
     let _serial = SERIAL.blocking_lock();
     let started = Instant::now();
-    let node = Node::start();
+    let node = start_node();
     let s = node.server();
     let ready = r#"{.status.conditions[?(@.type=="Ready")].status}"#;
     node.wait("node Ready", Duration::from_secs(60), || {
@@ -218,7 +149,7 @@ fn http_get(addr: SocketAddr, path: &str) -> Option<String> {
 #[test]
 fn nginx_walkthrough_by_address_and_by_name() {
     let _serial = SERIAL.blocking_lock();
-    let node = Node::start();
+    let node = start_node();
     let s = node.server();
     s.kubectl_ok(&[
         "create",

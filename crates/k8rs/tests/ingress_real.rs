@@ -8,99 +8,30 @@
 
 mod support;
 
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use support::at_address::{cleanup_agent, primary_ipv4};
-use support::{Opts, Server, wait_for};
+use support::node_at::NodeAt;
 
 const BRIDGE: &str = "k8ing0";
 const NODE: &str = "k8rs-ingress-test";
 
-struct Node {
-    server: Option<Server>,
-    data: PathBuf,
-    ip: IpAddr,
-}
-
-impl Node {
-    fn start() -> Node {
-        let ip = IpAddr::V4(primary_ipv4().expect("this machine needs a non-loopback address"));
-        let server = Server::start_with_agent_at(
-            ip,
-            Opts {
-                args: [
-                    "--cluster-cidr=10.206.0.0/16",
-                    "--service-cidr=10.207.0.0/16",
-                    "--cluster-dns=10.207.0.10",
-                    &format!("--cni-bridge={BRIDGE}"),
-                    &format!("--node-name={NODE}"),
-                    "--ingress-http-port=0",
-                    "--ingress-https-port=0",
-                    // The controller sends traffic to endpoints itself; no need for
-                    // service rules or names here.
-                    "--disable-kube-proxy",
-                    "--disable-dns",
-                ]
-                .map(String::from)
-                .to_vec(),
-            },
-        );
-        let data = server.data_dir();
-        Node {
-            server: Some(server),
-            data,
-            ip,
-        }
-    }
-
-    fn server(&self) -> &Server {
-        self.server.as_ref().unwrap()
-    }
-
-    fn jsonpath(&self, args: &[&str], path: &str) -> String {
-        let out = self
-            .server()
-            .kubectl(&[args, &["-o", &format!("jsonpath={path}")]].concat());
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// Waits for `check`; on timeout panics with the objects and the server's log tail.
-    fn wait<T>(&self, what: &str, within: Duration, check: impl FnMut() -> Option<T>) -> T {
-        let found = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            wait_for(what, within, check)
-        }));
-        found.unwrap_or_else(|_| {
-            let objects = self.server().kubectl(&[
-                "get",
-                "pods,svc,endpointslices,ingress",
-                "-A",
-                "-o",
-                "wide",
-            ]);
-            let log = self.server().log();
-            let lines: Vec<&str> = log.lines().collect();
-            panic!(
-                "timed out after {within:?} waiting for {what}\n{}\nserver log tail:\n{}",
-                String::from_utf8_lossy(&objects.stdout),
-                lines[lines.len().saturating_sub(40)..].join("\n")
-            )
-        })
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let Some(mut server) = self.server.take() else {
-            return;
-        };
-        server.kill();
-        cleanup_agent(&self.data);
-        let _ = Command::new("ip").args(["link", "del", BRIDGE]).output();
-        drop(server);
-    }
+fn start_node() -> NodeAt {
+    let args = [
+        "--cluster-cidr=10.206.0.0/16",
+        "--service-cidr=10.207.0.0/16",
+        "--cluster-dns=10.207.0.10",
+        &format!("--cni-bridge={BRIDGE}"),
+        &format!("--node-name={NODE}"),
+        "--ingress-http-port=0",
+        "--ingress-https-port=0",
+        // The controller sends traffic to endpoints itself; no need for service rules
+        // or names here.
+        "--disable-kube-proxy",
+        "--disable-dns",
+    ];
+    NodeAt::start(BRIDGE, None, "pods,svc,endpointslices,ingress", &args)
 }
 
 /// Runs curl; returns the HTTP status and the body, or 0 and curl's error.
@@ -213,7 +144,7 @@ spec:
 #[test]
 fn demo_app_through_the_ingress_by_path_host_and_tls() {
     let started = Instant::now();
-    let node = Node::start();
+    let node = start_node();
     let s = node.server();
     let ready = r#"{.status.conditions[?(@.type=="Ready")].status}"#;
     node.wait("node Ready", Duration::from_secs(60), || {

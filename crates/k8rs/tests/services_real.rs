@@ -11,107 +11,24 @@ mod support;
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
-use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use support::at_address::{cleanup_agent, primary_ipv4};
-use support::{Opts, Server, wait_for};
+use support::node_at::NodeAt;
 
 const BRIDGE: &str = "k8rs-sv0";
 const NODE: &str = "k8rs-svc-test";
 const TABLE: &str = "k8rs-proxy-svtest";
 
-/// The server and everything its agent started; dropping it leaves nothing behind:
-/// sandboxes, containerd, the bridge and the proxy's table.
-struct Node {
-    server: Option<Server>,
-    data: PathBuf,
-    ip: IpAddr,
-}
-
-impl Node {
-    fn start() -> Node {
-        let ip = IpAddr::V4(primary_ipv4().expect("this machine needs a non-loopback address"));
-        let server = Server::start_with_agent_at(
-            ip,
-            Opts {
-                args: [
-                    "--cluster-cidr=10.192.0.0/16",
-                    "--service-cidr=10.193.0.0/16",
-                    "--cluster-dns=10.193.0.10",
-                    &format!("--cni-bridge={BRIDGE}"),
-                    &format!("--node-name={NODE}"),
-                    &format!("--kube-proxy-table={TABLE}"),
-                ]
-                .map(String::from)
-                .to_vec(),
-            },
-        );
-        let data = server.data_dir();
-        Node {
-            server: Some(server),
-            data,
-            ip,
-        }
-    }
-
-    fn server(&self) -> &Server {
-        self.server.as_ref().unwrap()
-    }
-
-    fn jsonpath(&self, args: &[&str], path: &str) -> String {
-        let out = self
-            .server()
-            .kubectl(&[args, &["-o", &format!("jsonpath={path}")]].concat());
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// Waits for `check`; on timeout panics with the server's log tail and the table.
-    fn wait<T>(&self, what: &str, within: Duration, check: impl FnMut() -> Option<T>) -> T {
-        let found = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            wait_for(what, within, check)
-        }));
-        found.unwrap_or_else(|_| {
-            let pods = self
-                .server()
-                .kubectl(&["get", "pods,svc,endpointslices", "-o", "wide"]);
-            panic!(
-                "timed out after {within:?} waiting for {what}\n{}\nnft:\n{}\nserver log tail:\n{}",
-                String::from_utf8_lossy(&pods.stdout),
-                nft_table(),
-                tail(&self.server().log(), 40)
-            )
-        })
-    }
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let Some(mut server) = self.server.take() else {
-            return;
-        };
-        server.kill();
-        cleanup_agent(&self.data);
-        let _ = Command::new("ip").args(["link", "del", BRIDGE]).output();
-        let _ = Command::new("nft")
-            .args(["delete", "table", "ip", TABLE])
-            .output();
-        drop(server);
-    }
-}
-
-fn tail(s: &str, n: usize) -> String {
-    let lines: Vec<&str> = s.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
-}
-
-fn nft_table() -> String {
-    let out = Command::new("nft")
-        .args(["list", "table", "ip", TABLE])
-        .output()
-        .expect("run nft");
-    String::from_utf8_lossy(&out.stdout).into_owned()
+fn start_node() -> NodeAt {
+    let args = [
+        "--cluster-cidr=10.192.0.0/16",
+        "--service-cidr=10.193.0.0/16",
+        "--cluster-dns=10.193.0.10",
+        &format!("--cni-bridge={BRIDGE}"),
+        &format!("--node-name={NODE}"),
+        &format!("--kube-proxy-table={TABLE}"),
+    ];
+    NodeAt::start(BRIDGE, Some(TABLE), "pods,svc,endpointslices", &args)
 }
 
 /// `GET /` over a fresh TCP connection; the body.
@@ -151,7 +68,7 @@ fn pods_answering(addr: SocketAddr, want: &BTreeSet<String>, tries: usize) -> BT
     seen
 }
 
-fn ready_pods(node: &Node) -> BTreeSet<String> {
+fn ready_pods(node: &NodeAt) -> BTreeSet<String> {
     let out = node.jsonpath(
         &["get", "pods", "-l", "app=web"],
         r#"{range .items[*]}{.metadata.name} {.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}"#,
@@ -174,7 +91,7 @@ const DEPLOYMENT: &str = r#"{"apiVersion": "apps/v1", "kind": "Deployment", "met
 #[test]
 fn services_reach_pods_through_the_node_proxy() {
     let started = Instant::now();
-    let node = Node::start();
+    let node = start_node();
     let s = node.server();
     let ready = r#"{.status.conditions[?(@.type=="Ready")].status}"#;
     node.wait("node Ready", Duration::from_secs(60), || {
@@ -326,7 +243,7 @@ fn services_reach_pods_through_the_node_proxy() {
         "ClusterIP gone from the table",
         Duration::from_secs(20),
         || {
-            let t = nft_table();
+            let t = node.nft_table();
             (t.contains("service-ips") && !t.contains(&ip)).then_some(())
         },
     );

@@ -8,6 +8,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 pub mod at_address;
+pub mod node_at;
 
 /// A running server; killed when dropped. Its stdin is a pipe it exits on closing, so
 /// a test process that dies takes the server with it.

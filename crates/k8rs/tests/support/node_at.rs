@@ -1,0 +1,113 @@
+//! A real node at a real address of this machine: `k8rs server` with its agent,
+//! bound to the primary IPv4 address so NodePorts, LoadBalancer IPs and Ingress ports
+//! are reachable as users reach them. Dropping it leaves nothing behind: sandboxes,
+//! containerd, the bridge and the proxy's nftables table.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use super::at_address::{cleanup_agent, primary_ipv4};
+use super::{Opts, Server, wait_for};
+
+pub struct NodeAt {
+    server: Option<Server>,
+    pub data: PathBuf,
+    pub ip: IpAddr,
+    bridge: String,
+    /// The proxy's nftables table, if it runs.
+    table: Option<String>,
+    /// What a timed-out wait prints (`kubectl get <objects> -A -o wide`).
+    objects: &'static str,
+}
+
+impl NodeAt {
+    /// Starts the server with `args` (which must name `--cni-bridge=<bridge>`, and
+    /// `--kube-proxy-table=<table>` unless the proxy is disabled).
+    pub fn start(
+        bridge: &str,
+        table: Option<&str>,
+        objects: &'static str,
+        args: &[&str],
+    ) -> NodeAt {
+        let ip = IpAddr::V4(primary_ipv4().expect("this machine needs a non-loopback address"));
+        let args = args
+            .iter()
+            .map(|a| a.replace("{ip}", &ip.to_string()))
+            .collect();
+        let server = Server::start_with_agent_at(ip, Opts { args });
+        let data = server.data_dir();
+        NodeAt {
+            server: Some(server),
+            data,
+            ip,
+            bridge: bridge.to_string(),
+            table: table.map(str::to_string),
+            objects,
+        }
+    }
+
+    pub fn server(&self) -> &Server {
+        self.server.as_ref().unwrap()
+    }
+
+    pub fn jsonpath(&self, args: &[&str], path: &str) -> String {
+        let out = self
+            .server()
+            .kubectl(&[args, &["-o", &format!("jsonpath={path}")]].concat());
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The proxy's table as `nft` lists it (empty without a proxy).
+    pub fn nft_table(&self) -> String {
+        let Some(table) = &self.table else {
+            return String::new();
+        };
+        let out = Command::new("nft")
+            .args(["list", "table", "ip", table])
+            .output();
+        out.map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    }
+
+    /// Waits for `check`; on timeout panics with the objects, the proxy's rules and
+    /// the server's log tail.
+    pub fn wait<T>(&self, what: &str, within: Duration, check: impl FnMut() -> Option<T>) -> T {
+        let found = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            wait_for(what, within, check)
+        }));
+        found.unwrap_or_else(|_| {
+            let objects = self
+                .server()
+                .kubectl(&["get", self.objects, "-A", "-o", "wide"]);
+            let log = self.server().log();
+            let lines: Vec<&str> = log.lines().collect();
+            panic!(
+                "timed out after {within:?} waiting for {what}\n{}\nnft:\n{}\nserver log tail:\n{}",
+                String::from_utf8_lossy(&objects.stdout),
+                self.nft_table(),
+                lines[lines.len().saturating_sub(40)..].join("\n")
+            )
+        })
+    }
+}
+
+impl Drop for NodeAt {
+    fn drop(&mut self) {
+        let Some(mut server) = self.server.take() else {
+            return;
+        };
+        server.kill();
+        cleanup_agent(&self.data);
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.bridge])
+            .output();
+        if let Some(table) = &self.table {
+            let _ = Command::new("nft")
+                .args(["delete", "table", "ip", table])
+                .output();
+        }
+        drop(server);
+    }
+}
