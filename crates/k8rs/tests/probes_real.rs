@@ -82,12 +82,6 @@ const READY_PATH: &str = r#"{.status.conditions[?(@.type=="Ready")].status}"#;
 fn probes_and_hooks_on_real_containers() {
     let node = RealNode::start(OPTS);
     let s = node.server();
-    wait_for("default service account", Duration::from_secs(30), || {
-        s.kubectl(&["get", "serviceaccount", "default"])
-            .status
-            .success()
-            .then_some(())
-    });
     let host_dir = s.dir.path().join("hooks");
     std::fs::create_dir_all(&host_dir).unwrap();
     s.apply(LIVE);

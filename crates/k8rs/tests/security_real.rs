@@ -54,12 +54,6 @@ fn cap_eff(status: &str) -> String {
 fn security_context_and_oom_on_real_containers() {
     let node = RealNode::start(OPTS);
     let s = node.server();
-    wait_for("default service account", Duration::from_secs(30), || {
-        s.kubectl(&["get", "serviceaccount", "default"])
-            .status
-            .success()
-            .then_some(())
-    });
     let ids = r#"{"runAsUser": 1000, "runAsGroup": 3000, "supplementalGroups": [4000]}"#;
     s.apply(&sleeper(
         "ids",

@@ -26,7 +26,7 @@ pub struct RealNode {
 }
 
 impl RealNode {
-    /// Starts the server and waits until its node is Ready.
+    /// Starts the server and waits until its node is Ready and pods can be created.
     pub fn start(opts: NodeOpts) -> RealNode {
         let server = Server::start_with_agent(Opts {
             args: vec![
@@ -48,6 +48,11 @@ impl RealNode {
         let ready = r#"{.status.conditions[?(@.type=="Ready")].status}"#;
         wait_for("node Ready", Duration::from_secs(60), || {
             (node.jsonpath(&["get", "node", node.opts.node_name], ready) == "True").then_some(())
+        });
+        // Pods are refused until the namespace's service account exists.
+        wait_for("default service account", Duration::from_secs(30), || {
+            let sa = node.server().kubectl(&["get", "serviceaccount", "default"]);
+            sa.status.success().then_some(())
         });
         node
     }

@@ -179,17 +179,6 @@ pub fn sysctls(pod: &Pod) -> HashMap<String, String> {
         .collect()
 }
 
-/// upstream's format.Pod: `name_namespace(uid)`.
-fn pod_id(pod: &Pod) -> String {
-    let m = &pod.metadata;
-    format!(
-        "{}_{}({})",
-        m.name.as_deref().unwrap_or_default(),
-        m.namespace.as_deref().unwrap_or_default(),
-        m.uid.as_deref().unwrap_or_default()
-    )
-}
-
 /// With runAsNonRoot, refuses a container that would run as root: by its runAsUser,
 /// or else by its image's user. The message is upstream's (a CreateContainerConfigError).
 pub async fn verify_non_root(
@@ -202,7 +191,7 @@ pub async fn verify_non_root(
     if sc.run_as_non_root != Some(true) {
         return Ok(());
     }
-    let pod = pod_id(pod);
+    let pod = super::lifecycle::pod_ref(pod);
     let name = &c.name;
     if let Some(uid) = sc.run_as_user {
         return match uid {
