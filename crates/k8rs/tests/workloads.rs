@@ -57,6 +57,59 @@ fn daemonset_job_and_unschedulable_pod_on_hollow_nodes() {
     let jobs = s.kubectl_ok(&["get", "jobs"]);
     assert!(jobs.contains("Complete") && jobs.contains("2/2"), "{jobs}");
 
+    // A CronJob firing at the next minute boundary (cron's finest step), and a Job
+    // made from it by hand as `kubectl create job --from` does.
+    s.kubectl_ok(&[
+        "create",
+        "cronjob",
+        "tick",
+        "--image=busybox",
+        "--schedule=*/1 * * * *",
+    ]);
+    s.kubectl_ok(&["create", "job", "tick-by-hand", "--from=cronjob/tick"]);
+    let by_hand = s.kubectl_ok(&[
+        "get",
+        "job",
+        "tick-by-hand",
+        "-o",
+        "jsonpath={.metadata.annotations.cronjob\\.kubernetes\\.io/instantiate}",
+    ]);
+    assert_eq!(by_hand, "manual");
+    let fired = wait_for("the cronjob fired", Duration::from_secs(90), || {
+        let owned = s.kubectl_ok(&[
+            "get",
+            "jobs",
+            "-o",
+            "jsonpath={range .items[?(@.metadata.ownerReferences[0].name==\"tick\")]}{.metadata.name}{\"\\n\"}{end}",
+        ]);
+        // kubectl makes the job by hand owned by the CronJob too.
+        owned
+            .lines()
+            .find(|n| *n != "tick-by-hand")
+            .map(str::to_string)
+    });
+    wait_for(
+        "the scheduled job complete",
+        Duration::from_secs(60),
+        || {
+            let out = s.kubectl_ok(&["get", "job", &fired, "-o", "jsonpath={.status.succeeded}"]);
+            (out == "1").then_some(())
+        },
+    );
+    let cj = s.kubectl_ok(&["get", "cronjob", "tick"]);
+    assert!(
+        cj.contains("LAST SCHEDULE") && cj.contains("*/1 * * * *"),
+        "{cj}"
+    );
+    let last = s.kubectl_ok(&[
+        "get",
+        "cronjob",
+        "tick",
+        "-o",
+        "jsonpath={.status.lastScheduleTime}",
+    ]);
+    assert!(!last.is_empty(), "{cj}");
+
     apply(&s, HUGE_POD);
     let msg = wait_for("FailedScheduling", Duration::from_secs(60), || {
         let out = s.kubectl_ok(&[
