@@ -1,4 +1,4 @@
-//! kubectl logs, exec, port-forward and cp against real containers: the API server
+//! kubectl logs, exec, attach, port-forward and cp against real containers: the API server
 //! proxies to the kubelet API, which proxies to containerd's streaming server. Needs
 //! root and scripts/deps.sh's packages; fails (never skips) without them. Its own
 //! pod/service networks and bridge let it run beside the other real-container tests.
@@ -232,6 +232,46 @@ fn follow_ends_with_the_container_and_previous_shows_the_last_run() {
         (n.parse::<u32>().unwrap_or(0) >= 1).then_some(())
     });
     assert_eq!(s.kubectl_ok(&["logs", "crash", "--previous"]), "run-once\n");
+
+    // attach -i: what is typed reaches the running container's stdin and its answers
+    // come back; with stdinOnce, closing stdin ends the container and the session.
+    let echoer = r#"{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "echoer"},
+      "spec": {"restartPolicy": "Never", "containers": [{"name": "app", "image": "busybox",
+        "stdin": true, "stdinOnce": true,
+        "command": ["sh", "-c", "while read l; do echo got-$l; done"]}]}}"#;
+    s.apply(echoer);
+    node.wait_pod(
+        "echoer",
+        "{.status.phase}",
+        "Running",
+        Duration::from_secs(60),
+    );
+    let mut attach = s
+        .kubectl_cmd(&["attach", "-i", "echoer"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    attach.stdin.take().unwrap().write_all(b"a\nb\n").unwrap();
+    wait_for("attach to end", Duration::from_secs(30), || {
+        attach.try_wait().unwrap().map(|_| ())
+    });
+    let out = attach.wait_with_output().unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(
+        stdout.contains("got-a\ngot-b\n"),
+        "stdout {stdout:?}, stderr {stderr:?}"
+    );
+    node.wait_pod(
+        "echoer",
+        "{.status.phase}",
+        "Succeeded",
+        Duration::from_secs(30),
+    );
 
     s.kubectl_ok(&["run", "pend", "--image=k8rs.invalid/none:v1"]);
     let e = wait_for(
