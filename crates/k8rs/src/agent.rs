@@ -25,6 +25,9 @@ pub struct AgentArgs {
     /// The port of the kubelet API (logs, exec, port-forward); 0 picks a free one.
     #[arg(long, default_value_t = 10250)]
     pub kubelet_port: u16,
+    /// Static pod manifests (a directory, or one file) [default: <data-dir>/agent/pod-manifests].
+    #[arg(long)]
+    pub pod_manifest_path: Option<PathBuf>,
     #[command(flatten)]
     pub proxy: crate::proxy_node::ProxyArgs,
     #[command(flatten)]
@@ -75,6 +78,9 @@ pub async fn run(client: kube::Client, p: NodeParams, control_plane: bool) -> Re
     config.cluster_dns = Some(p.cluster_dns);
     config.cluster_domain = p.cluster_domain.clone();
     config.kubelet_port = api.port();
+    if let Some(path) = &p.args.pod_manifest_path {
+        config.pod_manifest_path = Some(path.clone());
+    }
     if control_plane {
         config.node_labels.insert(
             "node-role.kubernetes.io/control-plane".into(),

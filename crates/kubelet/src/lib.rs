@@ -66,6 +66,9 @@ pub struct Config {
     pub lease_interval: Duration,
     /// The port of the kubelet API, published in the Node's daemonEndpoints.
     pub kubelet_port: u16,
+    /// Where static pod manifests are read from (upstream's `--pod-manifest-path`; a
+    /// directory, created if missing, or one file); `None` runs no static pods.
+    pub pod_manifest_path: Option<PathBuf>,
 }
 
 impl Config {
@@ -74,10 +77,12 @@ impl Config {
         node_ip: IpAddr,
         data_dir: impl Into<PathBuf>,
     ) -> Self {
+        let data_dir = data_dir.into();
         Config {
             node_name: node_name.into(),
             node_ip,
-            data_dir: data_dir.into(),
+            pod_manifest_path: Some(data_dir.join("pod-manifests")),
+            data_dir,
             cluster_dns: None,
             cluster_domain: "cluster.local".into(),
             node_labels: BTreeMap::new(),

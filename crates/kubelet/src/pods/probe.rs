@@ -175,10 +175,31 @@ impl Drop for Probes {
     }
 }
 
+/// What a restarted kubelet knows of a container it adopted: how long it has run
+/// and what its probes last said (as reported in the pod's status).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Resumed {
+    pub running_for: Duration,
+    pub started: bool,
+    pub ready: bool,
+}
+
 impl Probes {
     /// Starts the container's probes; `None` when it has none (it is started and
     /// ready as soon as it runs).
     pub fn start(target: Target, events: Recorder) -> Option<Probes> {
+        Self::start_with(target, events, None)
+    }
+
+    /// The probes of a container that ran before this kubelet: timings count from
+    /// its start, and the last reported started/ready hold until a probe says
+    /// otherwise (upstream starts readiness over as failed, which takes a running
+    /// pod out of its endpoints at every kubelet restart: kubernetes#100277).
+    pub fn start_with(
+        target: Target,
+        events: Recorder,
+        resumed: Option<Resumed>,
+    ) -> Option<Probes> {
         let c = &target.container;
         let probes = [
             (Kind::Startup, c.startup_probe.clone()),
@@ -190,8 +211,8 @@ impl Probes {
         }
         let shared = Arc::new(Shared {
             state: watch::Sender::new(State {
-                started: c.startup_probe.is_none(),
-                ready: c.readiness_probe.is_none(),
+                started: c.startup_probe.is_none() || resumed.is_some_and(|r| r.started),
+                ready: c.readiness_probe.is_none() || resumed.is_some_and(|r| r.ready),
                 failed: None,
             }),
             started: Notify::new(),
@@ -201,7 +222,7 @@ impl Probes {
             .filter_map(|(kind, p)| Some((kind, p?)))
             .map(|(kind, p)| {
                 let (t, s, e) = (target.clone(), shared.clone(), events.clone());
-                tokio::spawn(run(kind, p, t, s, e))
+                tokio::spawn(run(kind, p, t, s, e, resumed))
             })
             .collect();
         Some(Probes { shared, tasks })
@@ -241,10 +262,23 @@ async fn probe_once(p: &Probe, t: &Target, timeout: Duration) -> Outcome {
     }
 }
 
-async fn run(kind: Kind, p: Probe, t: Target, shared: Arc<Shared>, events: Recorder) {
+async fn run(
+    kind: Kind,
+    p: Probe,
+    t: Target,
+    shared: Arc<Shared>,
+    events: Recorder,
+    resumed: Option<Resumed>,
+) {
     let settings = Settings::of(&p, kind);
     let mut tracker = Tracker::new(kind, settings);
-    let since = Instant::now();
+    if kind == Kind::Readiness && resumed.is_some_and(|r| r.ready) {
+        tracker.result = Some(true);
+    }
+    let running_for = resumed.map_or(Duration::ZERO, |r| r.running_for);
+    let since = Instant::now()
+        .checked_sub(running_for)
+        .unwrap_or_else(Instant::now);
     let mut tick = tokio::time::interval(settings.period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {

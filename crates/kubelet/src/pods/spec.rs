@@ -326,6 +326,11 @@ pub async fn container_config(
             .map(|(key, value)| KeyValue { key, value })
             .collect(),
         labels,
+        // Read back by a restarted kubelet adopting the container (upstream's key).
+        annotations: HashMap::from([(
+            super::adopt::RESTART_COUNT.to_string(),
+            input.attempt.to_string(),
+        )]),
         log_path: format!("{}/{}.log", c.name, input.attempt),
         stdin: c.stdin == Some(true),
         stdin_once: c.stdin_once == Some(true),

@@ -130,9 +130,31 @@ pub fn phase(statuses: &[Value], restart_policy: &str) -> &'static str {
 /// Conditions with lastTransitionTime kept while a status holds.
 pub struct Conditions(HashMap<&'static str, (bool, String)>);
 
+/// The conditions the kubelet owns; others (PodScheduled) are kept as the pod has them.
+const OURS: [&str; 4] = [
+    "PodReadyToStartContainers",
+    "Initialized",
+    "Ready",
+    "ContainersReady",
+];
+
 impl Conditions {
-    pub fn new() -> Self {
-        Conditions(HashMap::new())
+    /// Seeded with the conditions the pod already reports, so a restarted kubelet
+    /// keeps their lastTransitionTimes while they hold.
+    pub fn new(pod: &Pod) -> Self {
+        let mut known = HashMap::new();
+        for c in pod
+            .status
+            .iter()
+            .flat_map(|s| s.conditions.iter().flatten())
+        {
+            let kind = OURS.iter().find(|k| **k == c.type_);
+            if let (Some(kind), Some(t)) = (kind, &c.last_transition_time) {
+                let time = t.0.strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
+                known.insert(*kind, (c.status == "True", time));
+            }
+        }
+        Conditions(known)
     }
 
     fn condition(
@@ -201,18 +223,18 @@ impl Conditions {
             self.condition("Ready", ready, reason, message.clone()),
             self.condition("ContainersReady", ready, reason, message),
         ];
-        let ours = [
-            "PodReadyToStartContainers",
-            "Initialized",
-            "Ready",
-            "ContainersReady",
-        ];
+        // The kubelet sets PodScheduled itself where no scheduler did (static pods),
+        // as upstream's generateAPIPodStatus.
+        let conditions = pod.status.as_ref().and_then(|s| s.conditions.as_ref());
+        if !conditions.is_some_and(|l| l.iter().any(|c| c.type_ == "PodScheduled")) {
+            list.push(self.condition("PodScheduled", true, None, None));
+        }
         for c in pod
             .status
             .iter()
             .flat_map(|s| s.conditions.iter().flatten())
         {
-            if !ours.contains(&c.type_.as_str()) {
+            if !OURS.contains(&c.type_.as_str()) {
                 list.push(serde_json::to_value(c).expect("JSON"));
             }
         }

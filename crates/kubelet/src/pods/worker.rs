@@ -13,13 +13,15 @@ use tokio::sync::watch;
 
 mod hooks;
 mod report;
+mod resume;
 mod terminate;
 
-use super::Ctx;
+use super::adopt::Found;
 use super::events::Recorder;
 use super::probe::Probes;
 use super::spec::{self, ContainerInput};
 use super::status::Conditions;
+use super::{Ctx, Desired, Source};
 use crate::volumes::PodVolumes;
 
 /// How often container states are re-read (upstream's PLEG relists every second).
@@ -51,12 +53,21 @@ struct Rec {
 
 struct Worker {
     ctx: Arc<Ctx>,
+    /// A static pod: its status goes to its mirror pod, and it has no API object to
+    /// delete at the end.
+    is_static: bool,
+    /// The static pod's mirror pod UID, once there is one.
+    mirror: Option<String>,
     sandbox: Option<Sandbox>,
+    /// Sandboxes an earlier kubelet left for this pod that it did not adopt; removed
+    /// with the pod (a finished pod's keep its containers' logs until then).
+    stale: Vec<String>,
     sandbox_error: Option<String>,
     containers: HashMap<String, Rec>,
     conditions: Conditions,
     start_time: String,
-    reported: Option<Value>,
+    /// The last status patched, and the UID of the object it went to.
+    reported: Option<(String, Value)>,
     finished: bool,
     volumes: PodVolumes,
     /// The pod's uid, for cleaning up after it once it is gone.
@@ -65,27 +76,41 @@ struct Worker {
     events: Option<Recorder>,
 }
 
-pub async fn run(ctx: Arc<Ctx>, mut rx: watch::Receiver<Option<Pod>>) {
+pub async fn run(ctx: Arc<Ctx>, mut rx: watch::Receiver<Option<Desired>>, found: Option<Found>) {
+    let Some(first) = rx.borrow().clone() else {
+        return;
+    };
+    let is_static = matches!(first.source, Source::File { .. });
     let mut w = Worker {
         ctx,
+        is_static,
+        mirror: None,
         sandbox: None,
+        stale: Vec::new(),
         sandbox_error: None,
         containers: HashMap::new(),
-        conditions: Conditions::new(),
+        conditions: Conditions::new(&first.pod),
         start_time: crate::time::now(),
         reported: None,
         finished: false,
         volumes: PodVolumes::default(),
-        uid: rx.borrow().as_ref().and_then(|p| p.metadata.uid.clone()),
+        uid: first.pod.metadata.uid.clone(),
         events: None,
     };
+    let mut found = found;
     loop {
-        let pod = rx.borrow_and_update().clone();
-        let Some(pod) = pod else {
+        let desired = rx.borrow_and_update().clone();
+        let Some(Desired { pod, source }) = desired else {
             // Gone from the API without our final delete (a forced delete): stop at once.
             w.kill(None, Duration::ZERO).await;
             return;
         };
+        if let Source::File { mirror } = source {
+            w.mirror = mirror;
+        }
+        if let Some(found) = found.take() {
+            w.adopt(&pod, found).await;
+        }
         if pod.metadata.deletion_timestamp.is_some() {
             if w.terminate(&pod).await {
                 return;

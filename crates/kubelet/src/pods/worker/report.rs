@@ -103,7 +103,20 @@ impl Worker {
         if !init.is_empty() {
             status["initContainerStatuses"] = json!(init_statuses);
         }
-        if self.reported.as_ref() == Some(&status) {
+        // A static pod's status goes to its mirror pod, once there is one.
+        let target = if self.is_static {
+            self.mirror.clone()
+        } else {
+            pod.metadata.uid.clone()
+        };
+        let Some(target) = target else {
+            return Ok(());
+        };
+        if self
+            .reported
+            .as_ref()
+            .is_some_and(|(uid, s)| *uid == target && *s == status)
+        {
             return Ok(());
         }
         let m = &pod.metadata;
@@ -111,12 +124,14 @@ impl Worker {
             self.ctx.client.clone(),
             m.namespace.as_deref().unwrap_or("default"),
         );
-        let patch = json!({"status": status});
+        // The UID makes the patch conditional, as upstream's status manager does: a
+        // newer pod (or mirror pod) of the same name is never given this status.
+        let patch = json!({"metadata": {"uid": target}, "status": status});
         let name = m.name.as_deref().unwrap_or_default();
         api.patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
             .await?;
         tracing::debug!(pod = name, phase, "pod status reported");
-        self.reported = Some(status);
+        self.reported = Some((target, status));
         Ok(())
     }
 }

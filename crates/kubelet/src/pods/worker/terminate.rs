@@ -73,6 +73,8 @@ impl Worker {
                 }
             }
         }
+        let stale = std::mem::take(&mut self.stale);
+        super::super::adopt::remove_sandboxes(&self.ctx.runtime, &stale).await;
         self.containers.clear();
         if let Some(uid) = &self.uid {
             crate::volumes::tear_down(&self.ctx.config, uid);
@@ -92,6 +94,11 @@ impl Worker {
         let started = Instant::now();
         self.kill(Some(pod), Duration::from_secs(grace.max(0) as u64))
             .await;
+        if self.is_static {
+            // Its file is gone; the pods loop deletes the mirror pod.
+            tracing::info!(pod = ?m.name, elapsed = ?started.elapsed(), "static pod stopped");
+            return true;
+        }
         let api: Api<Pod> = Api::namespaced(
             self.ctx.client.clone(),
             m.namespace.as_deref().unwrap_or("default"),
