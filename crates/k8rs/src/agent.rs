@@ -122,8 +122,10 @@ pub async fn run(client: kube::Client, p: NodeParams, control_plane: bool) -> Re
 }
 
 /// A containerd left running by a killed agent still holds our state (the lock on its
-/// metadata database), so a second one would never become ready. End it first; the
-/// pods' shims live on and the kubelet cleans up their sandboxes.
+/// metadata database), so a second one would never become ready. End it first: the
+/// pods' shims live on, the new containerd reloads them from the state dir, and the
+/// kubelet adopts them. (Restarting rather than re-attaching keeps containerd our
+/// child, supervised and with this run's config.)
 async fn stop_stale_containerd(config: &ContainerdConfig) {
     use rustix::process::{Pid, Signal, kill_process};
     let want = format!("--config\0{}\0", config.config_path().display());

@@ -8,67 +8,14 @@
 mod real_node;
 mod support;
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use support::agent::{Agent, server_url};
 use support::{Opts, Server, wait_for};
 
 const NODE: &str = "k8rs-joined";
 const BRIDGE: &str = "k8rs-jn0";
-
-/// The agent process; stopping it also removes what its containerd left.
-struct Agent {
-    child: Child,
-    data: PathBuf,
-    log: PathBuf,
-}
-
-impl Agent {
-    fn start(server: &Server, token: &str, data: &Path) -> Agent {
-        let log = data.join("agent.log");
-        std::fs::create_dir_all(data).unwrap();
-        let out = std::fs::File::create(&log).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_k8rs"))
-            .args(["agent", "--server", &server_url(server), "--token", token])
-            .args(["--data-dir", data.to_str().unwrap()])
-            .args(["--node-name", NODE, "--node-ip", "127.0.0.1"])
-            .args(["--cni-bridge", BRIDGE, "--kubelet-port", "0"])
-            .args(["--disable-kube-proxy", "--disable-ingress"])
-            .stdout(out.try_clone().unwrap())
-            .stderr(out)
-            .spawn()
-            .expect("start k8rs agent");
-        Agent {
-            child,
-            data: data.to_path_buf(),
-            log,
-        }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        support::at_address::cleanup_agent(&self.data);
-        let _ = Command::new("ip").args(["link", "del", BRIDGE]).output();
-    }
-}
-
-/// The API server URL written into the server's kubeconfig.
-fn server_url(server: &Server) -> String {
-    let kubeconfig = std::fs::read_to_string(&server.kubeconfig).unwrap();
-    kubeconfig
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("server: "))
-        .map(|s| s.trim_matches('"').to_string())
-        .expect("server URL in kubeconfig")
-}
 
 #[test]
 fn an_agent_joins_with_the_token_and_runs_pods() {
@@ -81,7 +28,6 @@ fn an_agent_joins_with_the_token_and_runs_pods() {
         .map(String::from)
         .to_vec(),
     });
-    let token = std::fs::read_to_string(server.data_dir().join("server/token")).unwrap();
     let dir = tempfile::tempdir().unwrap();
 
     // A token for another CA is refused before anything is trusted.
@@ -96,7 +42,7 @@ fn an_agent_joins_with_the_token_and_runs_pods() {
     assert!(!out.status.success());
     assert!(stderr.contains("--token is not this server's"), "{stderr}");
 
-    let agent = Agent::start(&server, token.trim(), &dir.path().join("agent"));
+    let agent = Agent::start(&server, &dir.path().join("agent"), NODE, BRIDGE, &[]);
     let ready = r#"{.status.conditions[?(@.type=="Ready")].status}"#;
     let jsonpath = |args: &[&str], path: &str| {
         let out = server.kubectl(&[args, &["-o", &format!("jsonpath={path}")]].concat());

@@ -51,13 +51,67 @@ impl Plugin for PodDefaults {
         if !is_pod_create(req) {
             return Ok(());
         }
+        let mirror = req.object["metadata"]["annotations"]
+            .get(MIRROR_ANNOTATION)
+            .is_some();
+        if mirror && let Some(why) = mirror_refusal(req.object) {
+            let name = req.object["metadata"]["name"].as_str().unwrap_or_default();
+            return Err(ApiError::forbidden(req.info, name, why));
+        }
         let spec = req.object["spec"]
             .as_object_mut()
             .ok_or_else(|| ApiError::bad_request("pod has no spec"))?;
-        service_account(spec);
+        // A mirror pod shows a kubelet's static pod as it is: no account, no token.
+        if !mirror {
+            service_account(spec);
+        }
         tolerations(spec, self.tolerations);
         Ok(())
     }
+}
+
+/// Marks a mirror pod, the API's copy of a kubelet's static pod.
+const MIRROR_ANNOTATION: &str = "kubernetes.io/config.mirror";
+
+/// Why upstream's ServiceAccount admission refuses a mirror pod: a static pod runs
+/// without the API, so it may not depend on API credentials.
+fn mirror_refusal(pod: &Value) -> Option<&'static str> {
+    let spec = &pod["spec"];
+    let named = |v: &Value| v.as_str().is_some_and(|s| !s.is_empty());
+    if named(&spec["serviceAccountName"]) || named(&spec["serviceAccount"]) {
+        return Some("a mirror pod may not reference service accounts");
+    }
+    let list = |v: &Value| v.as_array().cloned().unwrap_or_default();
+    let volumes = list(&spec["volumes"]);
+    let sources: Vec<Value> = volumes
+        .iter()
+        .flat_map(|v| list(&v["projected"]["sources"]))
+        .collect();
+    let containers: Vec<Value> = ["containers", "initContainers", "ephemeralContainers"]
+        .iter()
+        .flat_map(|k| list(&spec[*k]))
+        .collect();
+    let secrets = !list(&spec["imagePullSecrets"]).is_empty()
+        || volumes.iter().any(|v| v.get("secret").is_some())
+        || sources.iter().any(|s| s.get("secret").is_some())
+        || containers.iter().any(|c| {
+            list(&c["env"])
+                .iter()
+                .any(|e| e["valueFrom"].get("secretKeyRef").is_some())
+                || list(&c["envFrom"])
+                    .iter()
+                    .any(|e| e.get("secretRef").is_some())
+        });
+    if secrets {
+        return Some("a mirror pod may not reference secrets");
+    }
+    if sources
+        .iter()
+        .any(|s| s.get("serviceAccountToken").is_some())
+    {
+        return Some("a mirror pod may not use ServiceAccountToken volume projections");
+    }
+    None
 }
 
 /// ServiceAccount admission: `serviceAccountName` defaults to `default`, and unless
@@ -174,6 +228,30 @@ fn random_suffix() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mirror_pods_may_not_use_api_credentials() {
+        let pod = |spec: Value| json!({"metadata": {"name": "m"}, "spec": spec});
+        let plain = json!({"containers": [{"name": "c", "image": "busybox"}]});
+        assert_eq!(mirror_refusal(&pod(plain)), None);
+        let account = json!({"serviceAccountName": "default", "containers": []});
+        assert_eq!(
+            mirror_refusal(&pod(account)),
+            Some("a mirror pod may not reference service accounts")
+        );
+        let env = json!({"containers": [{"name": "c", "env": [
+            {"name": "X", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}]}]});
+        assert_eq!(
+            mirror_refusal(&pod(env)),
+            Some("a mirror pod may not reference secrets")
+        );
+        let token = json!({"volumes": [{"name": "t", "projected": {"sources": [
+            {"serviceAccountToken": {"path": "token"}}]}}], "containers": []});
+        assert_eq!(
+            mirror_refusal(&pod(token)),
+            Some("a mirror pod may not use ServiceAccountToken volume projections")
+        );
+    }
 
     #[test]
     fn adds_account_volume_and_tolerations() {
