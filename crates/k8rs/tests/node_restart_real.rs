@@ -397,6 +397,7 @@ spec:
         Some("hello, world!")
     );
     let log_len = agent.log().len();
+    let restarted = Instant::now();
     agent.restart();
     wait_for(
         "the restarted agent adopting",
@@ -408,6 +409,10 @@ spec:
                 .nth(1)
                 .map(|_| ())
         },
+    );
+    eprintln!(
+        "restarted agent adopted its two pods after {:?}",
+        restarted.elapsed()
     );
     check(&agent, "SIGTERM");
 }
