@@ -359,12 +359,12 @@ spec:
         },
     );
     let check = |agent: &Agent, round: &str| {
-        let after = wait_pod(&server, &agent, "demo", "Running and Ready", |p| {
+        let after = wait_pod(&server, agent, "demo", "Running and Ready", |p| {
             let p = p?;
             ready(p).then(|| kept(p)).flatten()
         });
         assert_eq!(after, before, "after {round}");
-        let running: Vec<String> = cri_containers(&agent)
+        let running: Vec<String> = cri_containers(agent)
             .into_iter()
             .filter(|c| c.1)
             .map(|c| c.0)
@@ -372,9 +372,9 @@ spec:
         assert!(running.contains(&before.container), "{round}: {running:?}");
         assert!(running.contains(&static_before), "{round}: {running:?}");
         // Nothing was started again: the demo and the static pod are all there is.
-        let ids = cri_containers(&agent);
+        let ids = cri_containers(agent);
         assert_eq!(ids.len(), 2, "{round}: {ids:?}");
-        let static_after = wait_pod(&server, &agent, &sleeper, "Running", |p| {
+        let static_after = wait_pod(&server, agent, &sleeper, "Running", |p| {
             running_container(p?)
         });
         assert_eq!(static_after, static_before, "{round}");
