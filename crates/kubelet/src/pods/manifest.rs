@@ -38,28 +38,32 @@ fn is_manifest(path: &Path) -> bool {
 }
 
 /// The manifests of `path` (a directory, or one file), sorted by path. A missing
-/// directory has none.
-pub fn files(path: &Path) -> Vec<PathBuf> {
+/// path has none; one that cannot be read is an error (the caller keeps what runs,
+/// as upstream does).
+pub fn files(path: &Path) -> std::io::Result<Vec<PathBuf>> {
     if path.is_file() {
-        return vec![path.to_path_buf()];
+        return Ok(vec![path.to_path_buf()]);
     }
-    let mut files: Vec<PathBuf> = std::fs::read_dir(path)
-        .into_iter()
-        .flatten()
+    let entries = match std::fs::read_dir(path) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut files: Vec<PathBuf> = entries
         .flatten()
         .map(|e| e.path())
         .filter(|p| is_manifest(p) && p.is_file())
         .collect();
     files.sort();
-    files
+    Ok(files)
 }
 
 /// Reads every manifest of `path`; a file that cannot be read or parsed is logged and
 /// skipped (its pod stops, as upstream), as is a second pod with a name already taken.
-pub fn read_all(path: &Path, node: &str) -> Vec<Pod> {
+pub fn read_all(path: &Path, node: &str) -> std::io::Result<Vec<Pod>> {
     let mut pods = Vec::new();
     let mut names = HashSet::new();
-    for file in files(path) {
+    for file in files(path)? {
         let pod = std::fs::read(&file)
             .map_err(|e| e.to_string())
             .and_then(|bytes| parse(&bytes, &file, node));
@@ -73,7 +77,7 @@ pub fn read_all(path: &Path, node: &str) -> Vec<Pod> {
             }
         }
     }
-    pods
+    Ok(pods)
 }
 
 /// `<namespace>/<name>`.

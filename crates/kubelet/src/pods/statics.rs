@@ -105,8 +105,15 @@ impl Statics {
         let Some(path) = &self.path else {
             return;
         };
+        let pods = match manifest::read_all(path, &ctx.config.node_name) {
+            Ok(pods) => pods,
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "cannot read the pod manifests; keeping the static pods as they are");
+                return;
+            }
+        };
         let mut now = BTreeMap::new();
-        for mut pod in manifest::read_all(path, &ctx.config.node_name) {
+        for mut pod in pods {
             let uid = pod.metadata.uid.clone().unwrap_or_default();
             let seen = self.seen.entry(uid).or_insert_with(manifest::seen_now);
             let annotations = pod.metadata.annotations.get_or_insert_with(BTreeMap::new);

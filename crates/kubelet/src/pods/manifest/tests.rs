@@ -105,13 +105,13 @@ fn reads_manifests_skipping_hidden_broken_and_duplicate_files() {
     std::fs::write(d.join(".hidden.yaml"), YAML.replace("name: web", "name: h")).unwrap();
     std::fs::write(d.join("notes.txt"), "hello").unwrap();
     std::fs::write(d.join("broken.yaml"), "kind: Pod\n").unwrap();
-    let pods = read_all(d, "n1");
+    let pods = read_all(d, "n1").unwrap();
     let names: Vec<String> = pods.iter().map(full_name).collect();
     assert_eq!(names, ["default/api-n1", "default/web-n1"]);
     assert_eq!(pods[1].spec.as_ref().unwrap().containers[0].name, "nginx");
-    assert!(read_all(&d.join("missing"), "n1").is_empty());
+    assert!(read_all(&d.join("missing"), "n1").unwrap().is_empty());
     // A single file works as the path too.
-    assert_eq!(read_all(&d.join("b.yaml"), "n1").len(), 1);
+    assert_eq!(read_all(&d.join("b.yaml"), "n1").unwrap().len(), 1);
 }
 
 #[test]
