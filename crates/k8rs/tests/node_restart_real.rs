@@ -199,6 +199,7 @@ fn a_static_pod_runs_from_its_manifest_with_a_mirror_pod() {
 
     // Deleting the mirror: a new mirror, the same container.
     let old_uid = p["metadata"]["uid"].clone();
+    let deleted = Instant::now();
     server.kubectl_ok(&["delete", "pod", &mirror, "--timeout=60s"]);
     wait_pod(
         &server,
@@ -209,6 +210,10 @@ fn a_static_pod_runs_from_its_manifest_with_a_mirror_pod() {
             let p = p?;
             (p["metadata"]["uid"] != old_uid && running_container(p)? == first).then_some(())
         },
+    );
+    eprintln!(
+        "mirror deleted and back, Running, after {:?}",
+        deleted.elapsed()
     );
 
     // Editing the file: the pod restarts with the new spec.

@@ -4,9 +4,9 @@
 //! As upstream: an edited file is a new pod (a new UID) that starts once the old one
 //! has stopped (two static pods of one full name never run at once); a removed file
 //! stops its pod within the grace period and deletes its mirror; a mirror pod that is
-//! deleted, or no longer matches its static pod, is deleted at once and made anew,
-//! while the static pod keeps running; mirror pods whose static pod is gone are
-//! deleted.
+//! deleted, or no longer matches its static pod, is deleted at once and made anew at
+//! the next scan, while the static pod keeps running; mirror pods whose static pod is
+//! gone are deleted.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -183,13 +183,16 @@ impl Statics {
         names.sort();
         names.dedup();
         for name in names {
-            self.sync_mirror(ctx, &name).await;
+            self.sync_mirror(ctx, &name, true).await;
         }
     }
 
     /// Makes the API's mirror pod of `name` match the static pod (or go, without one),
-    /// and tells the worker where its status goes.
-    async fn sync_mirror(&mut self, ctx: &Ctx, name: &str) {
+    /// and tells the worker where its status goes. Without `create`, a missing mirror
+    /// waits for the next scan: a mirror a user deleted is gone for a moment, so
+    /// `kubectl delete`'s wait (get, then list and watch by name) sees it go instead
+    /// of listing its successor and waiting for a deletion it missed.
+    async fn sync_mirror(&mut self, ctx: &Ctx, name: &str, create: bool) {
         let Some(mirrors) = self.mirrors.as_mut() else {
             return;
         };
@@ -208,6 +211,7 @@ impl Statics {
             }
         }
         if let Some(pod) = pod
+            && create
             && !mirrors.contains_key(name)
         {
             match mirror::create(&ctx.client, pod, &ctx.config.node_name).await {
@@ -243,7 +247,7 @@ impl Statics {
             return;
         }
         mirrors.insert(name.clone(), m);
-        self.sync_mirror(ctx, &name).await;
+        self.sync_mirror(ctx, &name, false).await;
     }
 
     /// A mirror pod left the API.
@@ -254,7 +258,7 @@ impl Statics {
         let name = full_name(pod);
         if mirrors.get(&name).map(|m| &m.uid) == pod.metadata.uid.as_ref() {
             mirrors.remove(&name);
-            self.sync_mirror(ctx, &name).await;
+            self.sync_mirror(ctx, &name, false).await;
         }
     }
 
