@@ -8,8 +8,7 @@
 
 mod support;
 
-use std::io::{Read, Write};
-use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
+use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
 use support::node_at::NodeAt;
@@ -25,10 +24,9 @@ fn start_node() -> NodeAt {
         "--cluster-dns=10.203.0.10",
         "--dns-listen={ip}:0",
         &format!("--cni-bridge={BRIDGE}"),
-        &format!("--node-name={NODE}"),
         &format!("--kube-proxy-table={TABLE}"),
     ];
-    NodeAt::start(BRIDGE, Some(TABLE), "pods,svc,endpointslices", &args)
+    NodeAt::start(NODE, BRIDGE, Some(TABLE), "pods,svc,endpointslices", &args)
 }
 
 /// A DNS question for `name`'s A records, by hand (RFC 1035 4.1).
@@ -49,14 +47,8 @@ static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 #[test]
 fn pods_resolve_services_through_the_cluster_dns() {
     let _serial = SERIAL.blocking_lock();
-    let started = Instant::now();
     let node = start_node();
     let s = node.server();
-    let ready = r#"{.status.conditions[?(@.type=="Ready")].status}"#;
-    node.wait("node Ready", Duration::from_secs(60), || {
-        (node.jsonpath(&["get", "node", NODE], ready) == "True").then_some(())
-    });
-    eprintln!("server start → node Ready: {:?}", started.elapsed());
 
     // The kube-dns Service, as upstream's, so kubectl cluster-info lists it.
     node.wait("kube-dns endpoints", Duration::from_secs(30), || {
@@ -131,18 +123,6 @@ fn pods_resolve_services_through_the_cluster_dns() {
     );
 }
 
-/// The body of `GET /` from `addr`, or `None` if it cannot be fetched.
-fn http_get(addr: SocketAddr, path: &str) -> Option<String> {
-    let mut tcp = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
-    tcp.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    let req = format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n");
-    tcp.write_all(req.as_bytes()).ok()?;
-    let mut resp = String::new();
-    tcp.read_to_string(&mut resp).ok()?;
-    resp.split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_string())
-}
-
 /// The seed walkthrough with the built-in nginx image: a Deployment exposed as a
 /// LoadBalancer answers on its ClusterIP, NodePort and external IP, and a pod reaches
 /// it by DNS name.
@@ -203,7 +183,7 @@ fn nginx_walkthrough_by_address_and_by_name() {
         SocketAddr::new(external, 80),
     ] {
         let body = node.wait(&format!("nginx at {addr}"), Duration::from_secs(30), || {
-            http_get(addr, "/").filter(|b| b.contains("Welcome to nginx!"))
+            support::http_get(addr, "/").filter(|b| b.contains("Welcome to nginx!"))
         });
         assert!(body.contains("<title>Welcome to nginx!</title>"), "{body}");
     }

@@ -12,15 +12,14 @@
 
 mod support;
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use cri::RuntimeService;
 use serde_json::Value;
 use support::agent::Agent;
-use support::{Opts, Server, wait_for};
+use support::{Opts, Server, http_get, wait_for};
 
 fn server(cluster_cidr: &str, service_cidr: &str, dns: &str) -> Server {
     Server::start_with(Opts {
@@ -124,17 +123,6 @@ fn annotation<'a>(p: &'a Value, key: &str) -> &'a str {
     p["metadata"]["annotations"][key]
         .as_str()
         .unwrap_or_default()
-}
-
-fn http_get(addr: SocketAddr, path: &str) -> Option<String> {
-    let mut tcp = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
-    tcp.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    let req = format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n");
-    tcp.write_all(req.as_bytes()).ok()?;
-    let mut resp = String::new();
-    tcp.read_to_string(&mut resp).ok()?;
-    resp.split_once("\r\n\r\n")
-        .map(|(_, b)| b.trim_end().to_string())
 }
 
 fn static_manifest(name: &str, message: &str) -> String {

@@ -25,10 +25,9 @@ fn start_node() -> NodeAt {
         "--service-cidr=10.193.0.0/16",
         "--cluster-dns=10.193.0.10",
         &format!("--cni-bridge={BRIDGE}"),
-        &format!("--node-name={NODE}"),
         &format!("--kube-proxy-table={TABLE}"),
     ];
-    NodeAt::start(BRIDGE, Some(TABLE), "pods,svc,endpointslices", &args)
+    NodeAt::start(NODE, BRIDGE, Some(TABLE), "pods,svc,endpointslices", &args)
 }
 
 /// `GET /` over a fresh TCP connection; the body.
@@ -93,11 +92,6 @@ fn services_reach_pods_through_the_node_proxy() {
     let started = Instant::now();
     let node = start_node();
     let s = node.server();
-    let ready = r#"{.status.conditions[?(@.type=="Ready")].status}"#;
-    node.wait("node Ready", Duration::from_secs(60), || {
-        (node.jsonpath(&["get", "node", NODE], ready) == "True").then_some(())
-    });
-    eprintln!("server start → node Ready: {:?}", started.elapsed());
 
     s.apply(DEPLOYMENT);
     let pods = node.wait("2 web pods Ready", Duration::from_secs(60), || {

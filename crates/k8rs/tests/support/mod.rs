@@ -294,3 +294,17 @@ pub fn wait_for<T>(what: &str, within: Duration, mut check: impl FnMut() -> Opti
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// The body of `GET path` from `addr` over HTTP/1.0 (trailing whitespace trimmed), or
+/// `None` if it cannot be fetched.
+pub fn http_get(addr: std::net::SocketAddr, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut tcp = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
+    tcp.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let req = format!("GET {path} HTTP/1.0\r\nHost: x\r\n\r\n");
+    tcp.write_all(req.as_bytes()).ok()?;
+    let mut resp = String::new();
+    tcp.read_to_string(&mut resp).ok()?;
+    resp.split_once("\r\n\r\n")
+        .map(|(_, body)| body.trim_end().to_string())
+}

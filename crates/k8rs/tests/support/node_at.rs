@@ -6,7 +6,7 @@
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::at_address::{cleanup_agent, primary_ipv4};
 use super::{Opts, Server, wait_for};
@@ -23,29 +23,40 @@ pub struct NodeAt {
 }
 
 impl NodeAt {
-    /// Starts the server with `args` (which must name `--cni-bridge=<bridge>`, and
-    /// `--kube-proxy-table=<table>` unless the proxy is disabled).
+    /// Starts the server as node `name` with `args` (which must name
+    /// `--cni-bridge=<bridge>`, and `--kube-proxy-table=<table>` unless the proxy is
+    /// disabled; `{ip}` in them becomes the node's address) and waits until the node
+    /// is Ready.
     pub fn start(
+        name: &str,
         bridge: &str,
         table: Option<&str>,
         objects: &'static str,
         args: &[&str],
     ) -> NodeAt {
+        let started = Instant::now();
         let ip = IpAddr::V4(primary_ipv4().expect("this machine needs a non-loopback address"));
-        let args = args
+        let mut args: Vec<String> = args
             .iter()
             .map(|a| a.replace("{ip}", &ip.to_string()))
             .collect();
+        args.push(format!("--node-name={name}"));
         let server = Server::start_with_agent_at(ip, Opts { args });
         let data = server.data_dir();
-        NodeAt {
+        let node = NodeAt {
             server: Some(server),
             data,
             ip,
             bridge: bridge.to_string(),
             table: table.map(str::to_string),
             objects,
-        }
+        };
+        let ready = r#"{.status.conditions[?(@.type=="Ready")].status}"#;
+        node.wait("node Ready", Duration::from_secs(60), || {
+            (node.jsonpath(&["get", "node", name], ready) == "True").then_some(())
+        });
+        eprintln!("server start → node Ready: {:?}", started.elapsed());
+        node
     }
 
     pub fn server(&self) -> &Server {
