@@ -91,6 +91,7 @@ pub async fn run(client: kube::Client, p: NodeParams, control_plane: bool) -> Re
     crate::ingress_node::start_node(client.clone(), &p.node_name, p.node_ip, &p.args.ingress);
     let mut kubelet = kubelet::Kubelet::new(client, config);
     kubelet.register().await.context("registering the node")?;
+    tracing::info!(node = %p.node_name, "node registered; waiting for its podCIDR");
     let subnet = kubelet.wait_pod_cidr(POD_CIDR_WAIT).await?;
     let cni_dir = dir.join("etc/cni/net.d");
     let network = kubelet::cni::Network {

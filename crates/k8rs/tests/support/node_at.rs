@@ -89,9 +89,13 @@ impl NodeAt {
             wait_for(what, within, check)
         }));
         found.unwrap_or_else(|_| {
-            let objects = self
-                .server()
-                .kubectl(&["get", self.objects, "-A", "-o", "wide"]);
+            let objects = self.server().kubectl(&[
+                "get",
+                &format!("nodes,{}", self.objects),
+                "-A",
+                "-o",
+                "wide",
+            ]);
             let log = self.server().log();
             let lines: Vec<&str> = log.lines().collect();
             panic!(
