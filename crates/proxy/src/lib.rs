@@ -4,9 +4,11 @@
 //! DNATed to ready endpoints, picked at random or by ClientIP affinity; services
 //! without endpoints are rejected instead of hanging; traffic from outside the pod
 //! network (and hairpin traffic) is masqueraded. Changes are applied incrementally,
-//! each batch one atomic `nft -f` transaction.
+//! each batch one atomic transaction (`nft -f` for the whole table, netlink batches
+//! for changes).
 
 pub mod model;
+mod netlink;
 pub mod nft;
 pub mod rules;
 mod sync;

@@ -86,15 +86,12 @@ pub async fn run(
         let ports = desired_ports(&svc_store.state(), &eps_store.state(), &opts.node_name);
         let wanted = Ruleset::build(&ports, opts.cluster_cidr);
         let result = match &applied {
-            Some(prev) => match nft::diff(&opts.table, prev, &wanted) {
-                None => Ok(()),
-                Some(script) => nft.apply(&script),
-            },
+            Some(prev) => nft.apply_ops(&opts.table, &nft::diff(prev, &wanted)),
             // The first sync (and every one after a failure) replaces the whole table
             // in one transaction, so nothing an earlier run left stays half-applied.
             None => nft.apply(
                 &(nft::skeleton(&opts.table)
-                    + &nft::diff(&opts.table, &Ruleset::default(), &wanted).unwrap_or_default()),
+                    + &nft::script(&opts.table, &nft::diff(&Ruleset::default(), &wanted))),
             ),
         };
         match result {
@@ -116,7 +113,10 @@ pub async fn run(
                 tokio::time::sleep(wait).await;
             }
         }
-        tokio::time::sleep(opts.min_sync_interval).await;
+        // As upstream's bounded-frequency runner: a change right after a quiet spell
+        // is applied at once, later ones wait until min_sync_interval after this
+        // sync started and then go in together.
+        tokio::time::sleep_until((started + opts.min_sync_interval).into()).await;
     }
 }
 

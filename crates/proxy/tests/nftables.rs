@@ -69,8 +69,9 @@ impl Drop for Endpoint {
     }
 }
 
-/// The real `nft`, remembering refused transactions: a refused incremental one is
-/// retried from scratch, which would hide a bad diff.
+/// The real kernel path (`nft -f` for whole tables, netlink for changes),
+/// remembering refused transactions: a refused incremental one is retried from
+/// scratch, which would hide a bad diff.
 #[derive(Default)]
 struct Recording(parking_lot::Mutex<Vec<String>>);
 
@@ -79,6 +80,20 @@ impl proxy::nft::Nftables for Recording {
         let result = proxy::nft::NftCommand.apply(script);
         if let Err(e) = &result {
             self.0.lock().push(format!("{e}\n{script}"));
+        }
+        result
+    }
+
+    fn apply_ops(
+        &self,
+        table: &str,
+        ops: &[proxy::nft::Op<'_>],
+    ) -> Result<(), proxy::nft::NftError> {
+        let result = proxy::nft::NftCommand.apply_ops(table, ops);
+        if let Err(e) = &result {
+            self.0
+                .lock()
+                .push(format!("{e}\n{}", proxy::nft::script(table, ops)));
         }
         result
     }
