@@ -23,20 +23,31 @@ impl Bench {
     }
 
     pub async fn with_store(store: Arc<dyn store::Store>, dir: tempfile::TempDir) -> Self {
+        Self::with_service_cidr(store, dir, "10.43.0.0/16".parse().expect("cidr")).await
+    }
+
+    /// With ClusterIPs from `service_cidr` (its first address is `kubernetes`'), so
+    /// benchmarks that program them into the kernel stay clear of other servers.
+    pub async fn with_service_cidr(
+        store: Arc<dyn store::Store>,
+        dir: tempfile::TempDir,
+        service_cidr: ipnet::Ipv4Net,
+    ) -> Self {
+        let kubernetes_ip = service_cidr.hosts().next().expect("a host address");
         let state = apiserver::build(apiserver::Options {
             store,
             authenticator: Authenticator::default(),
             server_address: "127.0.0.1:6443".into(),
             bookmark_interval: None,
             default_watch_timeout: Duration::from_secs(3600),
-            service_cidr: "10.43.0.0/16".parse().expect("cidr"),
+            service_cidr: service_cidr.into(),
             node_port_range: 30000..=32767,
             toleration_defaults: Default::default(),
             kubelet_client: None,
             service_account_tokens: None,
         });
         let boot = apiserver::bootstrap::BootstrapConfig {
-            kubernetes_service_ip: "10.43.0.1".parse().expect("ip"),
+            kubernetes_service_ip: kubernetes_ip.into(),
             advertise_address: "127.0.0.1".parse().expect("ip"),
             secure_port: 6443,
         };

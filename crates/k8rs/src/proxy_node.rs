@@ -9,7 +9,6 @@
 
 use std::process::Command;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
@@ -30,9 +29,6 @@ pub struct ProxyArgs {
     #[arg(long, default_value = proxy::rules::TABLE, hide = true)]
     pub kube_proxy_table: String,
 }
-
-/// Shortest time between two rule syncs (upstream's nftables `--min-sync-period`).
-const MIN_SYNC_INTERVAL: Duration = Duration::from_secs(1);
 
 /// Starts the proxy in the background unless disabled. Failures are logged; the rest
 /// of the server keeps running.
@@ -62,7 +58,8 @@ pub fn start(client: kube::Client, node_name: &str, args: &ProxyArgs) {
             table,
             node_name,
             cluster_cidr: local,
-            min_sync_interval: MIN_SYNC_INTERVAL,
+            // Shortest time between two rule syncs (upstream's nftables `--min-sync-period`).
+            min_sync_interval: proxy::DEFAULT_MIN_SYNC_INTERVAL,
         };
         proxy::run(client, opts, Arc::new(proxy::nft::NftCommand), None).await;
     });

@@ -10,7 +10,8 @@
 pub mod model;
 mod netlink;
 pub mod nft;
+mod programmed;
 pub mod rules;
 mod sync;
 
-pub use sync::{Options, run};
+pub use sync::{DEFAULT_MIN_SYNC_INTERVAL, Options, run};

@@ -501,7 +501,7 @@ mod tests {
         let mut count = 0;
         while at < buf.len() {
             let len = u32::from_ne_bytes(buf[at..at + 4].try_into().unwrap()) as usize;
-            assert!(len >= 20 && len % 4 == 0, "length {len}");
+            assert!(len >= 20 && len.is_multiple_of(4), "length {len}");
             at += len;
             count += 1;
         }

@@ -147,7 +147,7 @@ fn spread(sp: &ServicePort, eps: &[&Endpoint], rules: &mut Vec<Rule>) {
 }
 
 impl Ruleset {
-    fn element(&mut self, map: &'static str, key: Key, chain: &str) {
+    pub(crate) fn element(&mut self, map: &'static str, key: Key, chain: &str) {
         self.elements
             .entry(map)
             .or_default()
