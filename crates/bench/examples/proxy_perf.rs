@@ -479,14 +479,19 @@ async fn main() {
 /// The Rust side of a whole-table sync: rebuilding the ruleset from every object and
 /// diffing it against the applied one (a change touches only its services' parts).
 async fn rebuild_cost(svc_api: &Api<Service>, slice_api: &Api<EndpointSlice>, services: usize) {
-    let t = Instant::now();
+    let (t, heap) = (Instant::now(), HEAP.load(Ordering::Relaxed));
     let all_services = svc_api.list(&Default::default()).await.expect("list").items;
     let all_slices = slice_api
         .list(&Default::default())
         .await
         .expect("list")
         .items;
-    println!("listed them in {:.2}s", t.elapsed().as_secs_f64());
+    let objects = HEAP.load(Ordering::Relaxed).saturating_sub(heap);
+    println!(
+        "listed them in {:.2}s; as objects they take {:.1} MiB of heap (what the proxy's caches hold)",
+        t.elapsed().as_secs_f64(),
+        mib(objects)
+    );
     let by_name: std::collections::HashMap<&str, &EndpointSlice> = all_slices
         .iter()
         .map(|s| (s.metadata.name.as_deref().unwrap_or_default(), s))
@@ -503,7 +508,12 @@ async fn rebuild_cost(svc_api: &Api<Service>, slice_api: &Api<EndpointSlice>, se
             .collect();
         proxy::rules::Ruleset::build(&ports, POD_CIDR.parse().expect("cidr"))
     };
+    let heap = HEAP.load(Ordering::Relaxed);
     let applied = build();
+    println!(
+        "the whole ruleset as data: {:.1} MiB of heap",
+        mib(HEAP.load(Ordering::Relaxed).saturating_sub(heap))
+    );
     let t = Instant::now();
     let wanted = build();
     let ops = proxy::nft::diff(&applied, &wanted).len();

@@ -21,6 +21,8 @@ pub enum NftError {
     Rejected(String),
     #[error("netlink: {0}")]
     Netlink(std::io::Error),
+    #[error("applying rules stopped: {0}")]
+    Task(String),
 }
 
 /// One step of a change to the proxy's table.

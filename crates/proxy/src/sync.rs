@@ -209,17 +209,23 @@ pub async fn run(
         };
         let fresh = Programmed::default();
         let change = programmed.as_ref().unwrap_or(&fresh).change(&wanted);
-        let ops = nft::diff(&change.from, &change.to);
         let computed = started.elapsed();
-        let result = if programmed.is_some() {
-            nft.apply_ops(&opts.table, &ops)
-        } else {
-            // The first sync (and every one after a failure) replaces the whole table
-            // in one transaction, so nothing an earlier run left stays half-applied.
-            nft.apply(&(nft::skeleton(&opts.table) + &nft::script(&opts.table, &ops)))
-        };
-        let changes = ops.len();
-        drop(ops);
+        let (nft, table, whole) = (nft.clone(), opts.table.clone(), programmed.is_none());
+        // `nft` and netlink block (a whole table takes seconds): off the async workers.
+        let (result, changes) = tokio::task::spawn_blocking(move || {
+            let ops = nft::diff(&change.from, &change.to);
+            let result = if whole {
+                // The first sync (and every one after a failure) replaces the whole
+                // table in one transaction, so nothing an earlier run left stays
+                // half-applied.
+                nft.apply(&(nft::skeleton(&table) + &nft::script(&table, &ops)))
+            } else {
+                nft.apply_ops(&table, &ops)
+            };
+            (result, ops.len())
+        })
+        .await
+        .unwrap_or_else(|e| (Err(nft::NftError::Task(e.to_string())), 0));
         match result {
             Ok(()) => {
                 failures = 0;
