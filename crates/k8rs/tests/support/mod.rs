@@ -124,6 +124,12 @@ impl Server {
         c
     }
 
+    /// `kubectl <args> -o jsonpath=<path>`'s output, whatever the exit code.
+    pub fn jsonpath(&self, args: &[&str], path: &str) -> String {
+        let out = self.kubectl(&[args, &["-o", &format!("jsonpath={path}")]].concat());
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
     /// Runs kubectl; returns its output whatever the exit code.
     pub fn kubectl(&self, args: &[&str]) -> Output {
         self.kubectl_cmd(args).output().expect("run kubectl")

@@ -64,10 +64,7 @@ impl NodeAt {
     }
 
     pub fn jsonpath(&self, args: &[&str], path: &str) -> String {
-        let out = self
-            .server()
-            .kubectl(&[args, &["-o", &format!("jsonpath={path}")]].concat());
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        self.server().jsonpath(args, path)
     }
 
     /// The proxy's table as `nft` lists it (empty without a proxy).

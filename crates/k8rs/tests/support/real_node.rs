@@ -62,10 +62,7 @@ impl RealNode {
     }
 
     pub fn jsonpath(&self, args: &[&str], path: &str) -> String {
-        let out = self
-            .server()
-            .kubectl(&[args, &["-o", &format!("jsonpath={path}")]].concat());
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        self.server().jsonpath(args, path)
     }
 
     /// The log file of the first run of `container` in `pod`.
