@@ -1,5 +1,6 @@
 //! securityContext and memory limits on a real node: runAsUser/runAsGroup and
-//! supplementalGroups reach the process, readOnlyRootFilesystem makes / read-only,
+//! supplementalGroups reach the process, fsGroup is among its groups and owns its
+//! emptyDir and secret volumes, readOnlyRootFilesystem makes / read-only,
 //! capabilities are dropped and added, privileged gets every capability, runAsNonRoot
 //! refuses a root image with upstream's CreateContainerConfigError message, and a
 //! container over its memory limit is OOMKilled and reported so. Also the kubelet's
@@ -36,6 +37,29 @@ fn sleeper(name: &str, pod_sc: &str, sc: &str) -> String {
     )
 }
 
+/// runAsUser 1000 with fsGroup 2000, an emptyDir and a secret (0400) mounted.
+const FS_GROUP: &str = r#"
+apiVersion: v1
+kind: Secret
+metadata: {name: fsg}
+stringData: {key: s3cret}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: fsgroup}
+spec:
+  terminationGracePeriodSeconds: 0
+  securityContext: {runAsUser: 1000, fsGroup: 2000}
+  containers:
+  - name: app
+    image: busybox
+    command: [sleep, "3600"]
+    volumeMounts: [{name: data, mountPath: /data}, {name: secret, mountPath: /secret}]
+  volumes:
+  - {name: data, emptyDir: {}}
+  - {name: secret, secret: {secretName: fsg, defaultMode: 0400}}
+"#;
+
 /// Doubles a shell string until the 16 MiB limit is hit.
 const OOM: &str = r#"{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "oom"},
   "spec": {"restartPolicy": "Never", "containers": [{"name": "hog", "image": "busybox",
@@ -66,7 +90,8 @@ fn security_context_and_oom_on_real_containers() {
     s.apply(&sleeper("priv", "{}", r#"{"privileged": true}"#));
     s.apply(&sleeper("nonroot", r#"{"runAsNonRoot": true}"#, "{}"));
     s.apply(OOM);
-    for pod in ["ids", "ro", "caps", "priv"] {
+    s.apply(FS_GROUP);
+    for pod in ["ids", "ro", "caps", "priv", "fsgroup"] {
         node.wait_pod(pod, "{.status.phase}", "Running", Duration::from_secs(60));
     }
     let exec = |pod: &str, cmd: &[&str]| {
@@ -83,6 +108,20 @@ fn security_context_and_oom_on_real_containers() {
     assert!(id.contains("4000"), "{id}");
     let (_, status) = exec("ids", &["cat", "/proc/self/status"]);
     assert!(status.contains("NoNewPrivs:\t1"), "{status}");
+
+    // fsGroup: a supplemental group of the process, the group of its volumes (setgid
+    // directories, so new files get it too); the secret keeps its 0400 plus group read.
+    let (ok, id) = exec("fsgroup", &["id"]);
+    assert!(ok && id.contains("uid=1000") && id.contains("2000"), "{id}");
+    let script = "echo hi > /data/f && stat -c '%g %a' /data /data/f /secret && \
+        stat -L -c '%g %a' /secret/key && cat /secret/key";
+    let (ok, out) = exec("fsgroup", &["sh", "-c", script]);
+    assert!(ok, "{out}");
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        ["2000 2777", "2000 644", "2000 2755", "2000 440", "s3cret"],
+        "{out}"
+    );
 
     let (ok, out) = exec("ro", &["touch", "/file"]);
     assert!(!ok && out.contains("Read-only file system"), "{out}");

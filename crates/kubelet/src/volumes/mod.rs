@@ -13,10 +13,13 @@
 //! is retried every [`RETRY`], and is reported as a FailedMount event.
 
 mod atomic;
+mod claim;
 mod downward;
 mod empty_dir;
+mod failed_mount;
 mod host_path;
 mod mounts;
+mod ownership;
 mod payload;
 mod token;
 
@@ -24,15 +27,11 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::{
-    Event, EventSource, ObjectReference, PersistentVolume, PersistentVolumeClaim, Pod, Volume,
-};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::Api;
-use kube::api::PostParams;
+use k8s_openapi::api::core::v1::{Pod, Volume};
 
 use crate::Config;
 pub use mounts::container_mounts;
+use ownership::FsGroup;
 
 /// How often API-data volumes are re-rendered.
 pub const REFRESH: Duration = Duration::from_secs(10);
@@ -150,13 +149,21 @@ impl PodVolumes {
         v: &Volume,
     ) -> Result<Mounted, String> {
         let ns = pod.metadata.namespace.as_deref().unwrap_or("default");
+        let fs_group = FsGroup::of(pod);
         let rw = |path: PathBuf| Mounted {
             path,
             read_only: false,
         };
+        let own = |path: &Path, read_only: bool, honour_policy: bool| match fs_group {
+            Some(g) => g
+                .apply(path, read_only, honour_policy)
+                .map_err(|e| format!("set ownership of {}: {e}", path.display())),
+            None => Ok(()),
+        };
         if let Some(e) = &v.empty_dir {
             let path = volume_dir(dir, "empty-dir", &v.name);
             empty_dir::set_up(&path, e)?;
+            own(&path, false, false)?;
             return Ok(rw(path));
         }
         if let Some(h) = &v.host_path {
@@ -164,10 +171,15 @@ impl PodVolumes {
             return Ok(rw(PathBuf::from(&h.path)));
         }
         if let Some(c) = &v.persistent_volume_claim {
-            let path = claim_path(client, ns, &c.claim_name).await?;
+            let claimed = claim::claimed(client, ns, &c.claim_name).await?;
+            let read_only = c.read_only == Some(true);
+            // Upstream's local plugin changes ownership of writable mounts only.
+            if claimed.local && !read_only {
+                own(&claimed.path, false, true)?;
+            }
             return Ok(Mounted {
-                path,
-                read_only: c.read_only == Some(true),
+                path: claimed.path,
+                read_only,
             });
         }
         let (plugin, files) = if let Some(c) = &v.config_map {
@@ -197,9 +209,21 @@ impl PodVolumes {
         } else {
             return Err("volume type not supported by this kubelet".into());
         };
+        let mut files = files;
+        if fs_group.is_some() {
+            files
+                .values_mut()
+                .for_each(|f| f.mode = ownership::payload_mode(f.mode));
+        }
         let path = volume_dir(dir, plugin, &v.name);
         std::fs::create_dir_all(&path).map_err(|e| format!("mkdir {}: {e}", path.display()))?;
-        atomic::write(&path, &files).map_err(|e| format!("write {}: {e}", path.display()))?;
+        let changed =
+            atomic::write(&path, &files).map_err(|e| format!("write {}: {e}", path.display()))?;
+        // A new version is a new directory of root's; after a kubelet restart the first
+        // render walks too, in case the last one stopped half way.
+        if changed || !self.mounted.contains_key(&v.name) {
+            own(&path, true, false)?;
+        }
         Ok(Mounted {
             path,
             read_only: true,
@@ -241,6 +265,12 @@ impl PodVolumes {
                 downward::make(items, pod, mode, allocatable(config))
             } else if let Some(t) = &src.service_account_token {
                 let expiration = t.expiration_seconds.unwrap_or(3600);
+                // Upstream writes the token 0600 under an fsGroup and lets the
+                // ownership change add group read.
+                let mode = match FsGroup::of(pod) {
+                    Some(_) => 0o600,
+                    None => mode,
+                };
                 self.tokens
                     .get(client, pod, t.audience.as_deref(), expiration)
                     .await
@@ -275,51 +305,7 @@ impl PodVolumes {
             return;
         }
         self.last_event = Some((message.to_string(), Instant::now()));
-        tracing::warn!(pod = ?pod.metadata.name, message, "FailedMount");
-        let m = &pod.metadata;
-        let ns = m.namespace.clone().unwrap_or_else(|| "default".into());
-        let now = k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
-            k8s_openapi::jiff::Timestamp::now(),
-        );
-        let nanos = k8s_openapi::jiff::Timestamp::now().as_nanosecond();
-        let event = Event {
-            metadata: ObjectMeta {
-                name: Some(format!(
-                    "{}.{nanos:x}",
-                    m.name.as_deref().unwrap_or_default()
-                )),
-                namespace: Some(ns.clone()),
-                ..Default::default()
-            },
-            involved_object: ObjectReference {
-                api_version: Some("v1".into()),
-                kind: Some("Pod".into()),
-                name: m.name.clone(),
-                namespace: Some(ns.clone()),
-                uid: m.uid.clone(),
-                resource_version: m.resource_version.clone(),
-                ..Default::default()
-            },
-            reason: Some("FailedMount".into()),
-            message: Some(message.into()),
-            type_: Some("Warning".into()),
-            source: Some(EventSource {
-                component: Some("kubelet".into()),
-                host: Some(config.node_name.clone()),
-            }),
-            reporting_component: Some("kubelet".into()),
-            reporting_instance: Some(config.node_name.clone()),
-            first_timestamp: Some(now.clone()),
-            last_timestamp: Some(now),
-            count: Some(1),
-            ..Default::default()
-        };
-        if let Err(e) = Api::<Event>::namespaced(client.clone(), &ns)
-            .create(&PostParams::default(), &event)
-            .await
-        {
-            tracing::debug!(error = %e, "cannot record a FailedMount event");
-        }
+        failed_mount::record(client, config, pod, message).await;
     }
 }
 
@@ -344,38 +330,6 @@ fn allocatable(config: &Config) -> downward::Allocatable {
         memory: i128::from(crate::sysinfo::memory_bytes()),
         ephemeral_storage: i128::from(crate::sysinfo::filesystem(&config.data_dir).0),
     }
-}
-
-/// The node path of a bound claim's volume (hostPath or local PVs only).
-async fn claim_path(client: &kube::Client, ns: &str, claim: &str) -> Result<PathBuf, String> {
-    let pvc = Api::<PersistentVolumeClaim>::namespaced(client.clone(), ns)
-        .get_opt(claim)
-        .await
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("persistentvolumeclaim {claim:?} not found"))?;
-    let phase = pvc.status.and_then(|s| s.phase).unwrap_or_default();
-    let volume = pvc.spec.and_then(|s| s.volume_name).unwrap_or_default();
-    if phase != "Bound" || volume.is_empty() {
-        return Err(format!(
-            "PVC {ns}/{claim} has non-bound phase ({phase:?}) or empty pvc.Spec.VolumeName ({volume:?})"
-        ));
-    }
-    let pv = Api::<PersistentVolume>::all(client.clone())
-        .get_opt(&volume)
-        .await
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("persistentvolume {volume:?} not found"))?;
-    let spec = pv.spec.unwrap_or_default();
-    if let Some(h) = spec.host_path {
-        host_path::check_type(Path::new(&h.path), h.type_.as_deref().unwrap_or_default())?;
-        return Ok(PathBuf::from(h.path));
-    }
-    if let Some(l) = spec.local {
-        return Ok(PathBuf::from(l.path));
-    }
-    Err(format!(
-        "persistentvolume {volume:?} is neither hostPath nor local; this kubelet mounts no other kinds"
-    ))
 }
 
 #[cfg(test)]
