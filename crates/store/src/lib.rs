@@ -85,6 +85,18 @@ pub struct ListResult {
 /// watch cannot go on (compaction, a watcher too slow to keep up, the backend lost).
 pub type WatchStream = BoxStream<'static, Result<Event>>;
 
+/// One item of a [`Store::watch_progress`] stream.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WatchItem {
+    Event(Event),
+    /// Every event under the watched prefix up to this revision has been delivered,
+    /// though none of them may have carried it (etcd's progress notification).
+    Progress(Revision),
+}
+
+/// A [`WatchStream`] with progress reports in between the events.
+pub type ProgressStream = BoxStream<'static, Result<WatchItem>>;
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -160,6 +172,18 @@ pub trait Store: Send + Sync + 'static {
 
     /// Every change under `prefix` after revision `after` (0: from now on), in order.
     async fn watch(&self, prefix: &str, after: Revision) -> Result<WatchStream>;
+
+    /// Like [`Store::watch`], and also reports progress, so a cache can tell it is
+    /// current at a revision that none of its events carried. `None`: this backend
+    /// cannot report progress.
+    async fn watch_progress(
+        &self,
+        prefix: &str,
+        after: Revision,
+    ) -> Result<Option<ProgressStream>> {
+        let _ = (prefix, after);
+        Ok(None)
+    }
 
     /// Forgets history older than `revision`; reads and watches before it then fail
     /// with [`Error::Compacted`].

@@ -29,6 +29,7 @@ async fn a_slow_watcher_is_closed_and_the_others_go_on() {
         CacheConfig {
             history: 100,
             watcher_buffer: 5,
+            ..Default::default()
         },
     );
     let mut slow = s.watch("/registry/pods/", 0).await.unwrap();
@@ -78,6 +79,7 @@ async fn watchers_resume_from_the_window_and_fall_back_before_it() {
         CacheConfig {
             history: 3,
             watcher_buffer: 100,
+            ..Default::default()
         },
     );
     // Revision 0 means "from now on"; start the history past it.

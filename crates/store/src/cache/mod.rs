@@ -4,12 +4,19 @@
 //! from memory. A watcher that cannot keep up is closed with a clear reason instead of
 //! slowing the others or growing memory.
 //!
-//! Reads and writes pass through to the backend; only watches are served here.
+//! It also keeps each resource type's objects as of its latest event, so lists at the
+//! latest revision are served from memory, as upstream's consistent lists from cache
+//! are: the list takes the backend's current revision (cheap), waits until the cache
+//! has caught up with it, and pages through memory. Lists at an explicit revision,
+//! outside the etcd layout, or that the cache cannot serve in time go to the backend.
+//! Gets and writes pass through.
 
+mod list;
 mod resource;
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -24,6 +31,9 @@ pub struct CacheConfig {
     pub history: usize,
     /// Events buffered per watcher before it counts as too slow and is closed.
     pub watcher_buffer: usize,
+    /// How long a list at the latest revision waits for the cache to catch up before
+    /// the backend serves it.
+    pub catch_up: Duration,
 }
 
 impl Default for CacheConfig {
@@ -32,6 +42,8 @@ impl Default for CacheConfig {
         Self {
             history: 10_000,
             watcher_buffer: 10_000,
+            // Upstream's cacher waits as long for freshness.
+            catch_up: Duration::from_secs(3),
         }
     }
 }
@@ -68,16 +80,19 @@ impl WatchCache {
 /// `/registry/<resource>/` for built-ins, `/registry/<group>/<resource>/` where the
 /// first segment is a group (it has a dot). Other prefixes are their own root.
 pub fn resource_root(prefix: &str) -> String {
-    let Some(rest) = prefix.strip_prefix("/registry/") else {
-        return prefix.to_string();
-    };
+    layout_root(prefix).unwrap_or_else(|| prefix.to_string())
+}
+
+/// The resource type of `prefix` when it lies within one in the etcd layout.
+fn layout_root(prefix: &str) -> Option<String> {
+    let rest = prefix.strip_prefix("/registry/")?;
     let segments: Vec<&str> = rest.split('/').collect();
     let depth = if segments[0].contains('.') { 2 } else { 1 };
-    // A prefix that stops inside the resource segment(s) is its own root.
+    // A prefix that stops inside the resource segment(s) spans no single type.
     if segments.len() <= depth || segments[..depth].iter().any(|s| s.is_empty()) {
-        return prefix.to_string();
+        return None;
     }
-    format!("/registry/{}/", segments[..depth].join("/"))
+    Some(format!("/registry/{}/", segments[..depth].join("/")))
 }
 
 #[async_trait]
@@ -87,6 +102,24 @@ impl Store for WatchCache {
     }
 
     async fn list(&self, prefix: &str, opts: ListOptions) -> Result<ListResult> {
+        // Exact-revision lists (continued pages among them) read the backend, as
+        // upstream's do; so do prefixes spanning several types, which no cache holds.
+        if opts.revision == 0
+            && let Some(root) = layout_root(prefix)
+        {
+            let current = self.inner.current_revision().await?;
+            match self.resource(&root).await {
+                Ok(cache) => {
+                    let served = cache
+                        .list(prefix, &opts, current, self.config.catch_up)
+                        .await;
+                    if let Some(result) = served {
+                        return Ok(result);
+                    }
+                }
+                Err(e) => tracing::debug!(error = %e, root, "list bypasses the watch cache"),
+            }
+        }
         self.inner.list(prefix, opts).await
     }
 

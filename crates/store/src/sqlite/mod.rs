@@ -16,12 +16,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use futures::StreamExt;
 use rusqlite::Connection;
 use tokio::sync::{broadcast, oneshot};
 
 use crate::{
-    Error, Event, KeyValue, ListOptions, ListResult, Result, Revision, Store, WatchStream,
-    check_value_size,
+    Error, Event, KeyValue, ListOptions, ListResult, ProgressStream, Result, Revision, Store,
+    WatchItem, WatchStream, check_value_size,
 };
 use read::ReadPool;
 use writer::{Op, Reply, Request, Writer};
@@ -113,6 +114,33 @@ impl SqliteStore {
         }
     }
 
+    /// The watch behind [`Store::watch`] and [`Store::watch_progress`].
+    async fn watch_items(
+        &self,
+        prefix: &str,
+        after: Revision,
+        progress: bool,
+    ) -> Result<ProgressStream> {
+        let compacted = self.compacted.load(Ordering::SeqCst);
+        let current = self.revision.load(Ordering::SeqCst);
+        if after > current {
+            return Err(Error::FutureRevision {
+                requested: after,
+                current,
+            });
+        }
+        watch::watch(
+            self.reads.clone(),
+            &self.events,
+            prefix,
+            after,
+            &self.revision,
+            compacted,
+            progress,
+        )
+        .await
+    }
+
     /// Compacts history every `interval` to the revision seen one interval before, as
     /// kube-apiserver's compactor does, then folds the WAL into the database file.
     pub fn spawn_compactor(self: &Arc<Self>, interval: Duration) {
@@ -176,23 +204,24 @@ impl Store for SqliteStore {
     }
 
     async fn watch(&self, prefix: &str, after: Revision) -> Result<WatchStream> {
-        let compacted = self.compacted.load(Ordering::SeqCst);
-        let current = self.revision.load(Ordering::SeqCst);
-        if after > current {
-            return Err(Error::FutureRevision {
-                requested: after,
-                current,
-            });
-        }
-        watch::watch(
-            self.reads.clone(),
-            &self.events,
-            prefix,
-            after,
-            &self.revision,
-            compacted,
-        )
-        .await
+        let items = self.watch_items(prefix, after, false).await?;
+        Ok(items
+            .filter_map(|item| async move {
+                match item {
+                    Ok(WatchItem::Event(ev)) => Some(Ok(ev)),
+                    Ok(WatchItem::Progress(_)) => None,
+                    Err(e) => Some(Err(e)),
+                }
+            })
+            .boxed())
+    }
+
+    async fn watch_progress(
+        &self,
+        prefix: &str,
+        after: Revision,
+    ) -> Result<Option<ProgressStream>> {
+        self.watch_items(prefix, after, true).await.map(Some)
     }
 
     async fn compact(&self, revision: Revision) -> Result<()> {

@@ -12,7 +12,7 @@ use tokio::sync::{broadcast, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::read::ReadPool;
-use crate::{Error, Event, EventKind, KeyValue, Result, Revision, WatchStream};
+use crate::{Error, Event, EventKind, KeyValue, ProgressStream, Result, Revision, WatchItem};
 
 /// History rows read per page while replaying.
 const PAGE: i64 = 1000;
@@ -85,6 +85,8 @@ fn history(
     events
 }
 
+/// The watch of `prefix` after `after`; with `progress`, it also reports the revision
+/// of the last write it has seen whenever it has caught up with the writer.
 pub async fn watch(
     reads: Arc<ReadPool>,
     live: &broadcast::Sender<Arc<Event>>,
@@ -92,7 +94,8 @@ pub async fn watch(
     after: Revision,
     revision: &AtomicI64,
     compacted: Revision,
-) -> Result<WatchStream> {
+    progress: bool,
+) -> Result<ProgressStream> {
     if after != 0 && after < compacted {
         return Err(Error::Compacted {
             requested: after,
@@ -105,7 +108,7 @@ pub async fn watch(
     let current = revision.load(Ordering::SeqCst);
     let start = if after == 0 { current } else { after };
     let prefix = prefix.to_string();
-    let (tx, out) = mpsc::channel::<Result<Event>>(BUFFER);
+    let (tx, out) = mpsc::channel::<Result<WatchItem>>(BUFFER);
     tokio::spawn(async move {
         let mut last = start;
         // Replay history up to what the writer had committed when we subscribed.
@@ -119,7 +122,7 @@ pub async fn watch(
                 Ok(events) => {
                     for ev in events {
                         last = ev.revision();
-                        if tx.send(Ok(ev)).await.is_err() {
+                        if tx.send(Ok(WatchItem::Event(ev))).await.is_err() {
                             return;
                         }
                     }
@@ -134,14 +137,23 @@ pub async fn watch(
             }
         }
         last = last.max(upto);
+        // The last write seen (under any prefix) and the last one reported as progress.
+        let (mut seen, mut reported) = (last, start);
         loop {
+            if progress && seen > reported && rx.is_empty() {
+                reported = seen;
+                if tx.send(Ok(WatchItem::Progress(seen))).await.is_err() {
+                    return;
+                }
+            }
             match rx.recv().await {
                 Ok(ev) => {
+                    seen = seen.max(ev.revision());
                     if ev.revision() <= last || !ev.kv.key.starts_with(&prefix) {
                         continue;
                     }
                     last = ev.revision();
-                    if tx.send(Ok((*ev).clone())).await.is_err() {
+                    if tx.send(Ok(WatchItem::Event((*ev).clone()))).await.is_err() {
                         return;
                     }
                 }
