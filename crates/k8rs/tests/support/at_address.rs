@@ -54,6 +54,7 @@ impl Server {
             child,
             dir,
             kubeconfig,
+            relaunch: None,
         };
         server.wait_ready(Duration::from_secs(60));
         server

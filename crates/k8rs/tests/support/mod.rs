@@ -17,6 +17,8 @@ pub struct Server {
     child: Child,
     pub dir: tempfile::TempDir,
     pub kubeconfig: PathBuf,
+    /// How to start it again on the same data dir.
+    relaunch: Option<(Opts, bool)>,
 }
 
 /// Extra flags for a server. Servers get `--disable-ingress` (tests start many
@@ -50,50 +52,30 @@ impl Server {
     fn spawn(opts: Opts, agent: bool) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
         let kubeconfig = dir.path().join("kubeconfig.yaml");
-        let home = dir.path().join("home");
-        std::fs::create_dir_all(&home).unwrap();
-        let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_k8rs"))
-            .arg("server")
-            .args(["--data-dir", dir.path().join("data").to_str().unwrap()])
-            .args([
-                "--https-listen-port",
-                "0",
-                "--bind-address",
-                "127.0.0.1",
-                "--advertise-address",
-                "127.0.0.1",
-            ])
-            .args(["--write-kubeconfig", kubeconfig.to_str().unwrap()])
-            .args((!agent).then_some("--disable-agent"))
-            // Several servers with agents may run at once: each kubelet API on a free port.
-            .args(
-                agent
-                    .then_some(["--kubelet-port", "0"])
-                    .into_iter()
-                    .flatten(),
-            )
-            .arg("--exit-with-stdin")
-            .args(ingress_flag(&opts.args))
-            .args(&opts.args)
-            .env("HOME", &home)
-            .env_remove("KUBECONFIG")
-            .env(
-                "RUST_LOG",
-                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
-            )
-            .stdin(Stdio::piped())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("start k8rs server");
+        std::fs::create_dir_all(dir.path().join("home")).unwrap();
+        let child = launch(dir.path(), &opts, agent);
         let server = Server {
             child,
             dir,
             kubeconfig,
+            relaunch: Some((opts, agent)),
         };
         server.wait_ready(Duration::from_secs(60));
         server
+    }
+
+    /// Starts the server again with the same flags on the same data dir, killing it
+    /// first if it still runs. The log is appended to.
+    pub fn restart(&mut self) {
+        let (opts, agent) = self
+            .relaunch
+            .clone()
+            .expect("a server started by Server::start* can be restarted");
+        self.kill();
+        // The restarted server writes it again with its new port.
+        let _ = std::fs::remove_file(&self.kubeconfig);
+        self.child = launch(self.dir.path(), &opts, agent);
+        self.wait_ready(Duration::from_secs(60));
     }
 
     fn wait_ready(&self, within: Duration) {
@@ -256,11 +238,57 @@ impl Server {
 }
 
 impl Server {
-    /// Kills the server process but keeps its data dir (for cleanups that need it).
+    /// Kills the server process with SIGKILL (no clean shutdown) but keeps its data dir.
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Starts `k8rs server` on the data dir under `dir`, logging to `dir/server.log`.
+fn launch(dir: &Path, opts: &Opts, agent: bool) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("server.log"))
+        .unwrap();
+    Command::new(env!("CARGO_BIN_EXE_k8rs"))
+        .arg("server")
+        .args(["--data-dir", dir.join("data").to_str().unwrap()])
+        .args([
+            "--https-listen-port",
+            "0",
+            "--bind-address",
+            "127.0.0.1",
+            "--advertise-address",
+            "127.0.0.1",
+        ])
+        .args([
+            "--write-kubeconfig",
+            dir.join("kubeconfig.yaml").to_str().unwrap(),
+        ])
+        .args((!agent).then_some("--disable-agent"))
+        // Several servers with agents may run at once: each kubelet API on a free port.
+        .args(
+            agent
+                .then_some(["--kubelet-port", "0"])
+                .into_iter()
+                .flatten(),
+        )
+        .arg("--exit-with-stdin")
+        .args(ingress_flag(&opts.args))
+        .args(&opts.args)
+        .env("HOME", dir.join("home"))
+        .env_remove("KUBECONFIG")
+        .env(
+            "RUST_LOG",
+            std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+        )
+        .stdin(Stdio::piped())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .expect("start k8rs server")
 }
 
 impl Drop for Server {
