@@ -72,6 +72,7 @@ impl Strategy for Services {
         let Some(spec) = existing(new, "spec") else {
             return;
         };
+        drop_type_dependent_fields(spec, &old["spec"]);
         if spec["type"] == "ExternalName" {
             return;
         }
@@ -89,6 +90,59 @@ impl Strategy for Services {
         let mut errs = validate_meta(obj, NameRule::Dns1035);
         errs.extend(validate_spec(obj.get("spec").unwrap_or(&Value::Null)));
         errs
+    }
+}
+
+fn needs_node_ports(spec: &Value) -> bool {
+    match str_at(spec, "type") {
+        "NodePort" => true,
+        "LoadBalancer" => spec["allocateLoadBalancerNodePorts"] != json!(false),
+        _ => false,
+    }
+}
+
+/// A type change drops the fields only the old type had, when the update left them as
+/// they were (upstream's `dropTypeDependentFields`): so `kubectl patch` of the type
+/// alone turns a LoadBalancer into a ClusterIP Service instead of failing validation
+/// on its node ports. Values the user changed are kept, and validated.
+fn drop_type_dependent_fields(spec: &mut Value, old: &Value) {
+    let unchanged = |spec: &Value, key: &str| spec.get(key) == old.get(key);
+    if needs_node_ports(old) && !needs_node_ports(spec) {
+        let new_ports = items(spec, "ports");
+        let old_ports = items(old, "ports");
+        let same = new_ports.iter().enumerate().all(|(i, p)| {
+            let np = p["nodePort"].as_i64().unwrap_or(0);
+            np == 0 || old_ports.get(i).and_then(|o| o["nodePort"].as_i64()) == Some(np)
+        });
+        if same {
+            each_mut(spec, "ports", |p| {
+                if let Some(o) = p.as_object_mut() {
+                    o.remove("nodePort");
+                }
+            });
+        }
+    }
+    let was_lb = old["type"] == "LoadBalancer";
+    let is_lb = spec["type"] == "LoadBalancer";
+    let external = |s: &Value| matches!(str_at(s, "type"), "NodePort" | "LoadBalancer");
+    let mut drop = Vec::new();
+    if was_lb && !is_lb {
+        drop.extend(["allocateLoadBalancerNodePorts", "loadBalancerClass"]);
+    }
+    if external(old) && !external(spec) {
+        drop.push("externalTrafficPolicy");
+    }
+    if old.get("healthCheckNodePort").is_some()
+        && !(is_lb && spec["externalTrafficPolicy"] == "Local")
+    {
+        drop.push("healthCheckNodePort");
+    }
+    for key in drop {
+        if unchanged(spec, key)
+            && let Some(o) = spec.as_object_mut()
+        {
+            o.remove(key);
+        }
     }
 }
 
@@ -207,6 +261,34 @@ mod tests {
         Services.default(&mut np);
         assert_eq!(np["spec"]["externalTrafficPolicy"], "Cluster");
         assert_eq!(np["spec"]["ports"][0]["targetPort"], "http");
+    }
+
+    #[test]
+    fn type_change_drops_what_only_the_old_type_had() {
+        let old = json!({"metadata": {"name": "web"}, "spec": {
+            "type": "LoadBalancer", "clusterIP": "10.43.0.5", "selector": {"app": "web"},
+            "allocateLoadBalancerNodePorts": true, "externalTrafficPolicy": "Cluster",
+            "ports": [{"port": 80, "protocol": "TCP", "targetPort": 80, "nodePort": 30080}]}});
+        let mut new = old.clone();
+        new["spec"]["type"] = json!("ClusterIP");
+        Services.prepare_for_update(&mut new, &old);
+        let spec = &new["spec"];
+        assert!(spec["ports"][0].get("nodePort").is_none(), "{spec}");
+        assert!(spec.get("allocateLoadBalancerNodePorts").is_none());
+        assert!(spec.get("externalTrafficPolicy").is_none());
+        assert!(Services.validate(&new).is_empty(), "{new}");
+        // A node port the update changed is the user's: kept, and refused.
+        let mut changed = old.clone();
+        changed["spec"]["type"] = json!("ClusterIP");
+        changed["spec"]["ports"][0]["nodePort"] = json!(30081);
+        Services.prepare_for_update(&mut changed, &old);
+        assert_eq!(changed["spec"]["ports"][0]["nodePort"], 30081);
+        // LoadBalancer to NodePort keeps the node ports.
+        let mut np = old.clone();
+        np["spec"]["type"] = json!("NodePort");
+        Services.prepare_for_update(&mut np, &old);
+        assert_eq!(np["spec"]["ports"][0]["nodePort"], 30080);
+        assert_eq!(np["spec"]["externalTrafficPolicy"], "Cluster");
     }
 
     #[test]
