@@ -56,6 +56,8 @@ pub struct Options {
     /// How often the garbage collector rediscovers resource types (custom resources
     /// join then); upstream's 30 s.
     pub discovery_resync_period: Duration,
+    /// Addresses for `type: LoadBalancer` Services, one each; empty: the nodes'.
+    pub servicelb_pool: servicelb::AddressPool,
 }
 
 impl Default for Options {
@@ -71,6 +73,7 @@ impl Default for Options {
             concurrent_syncs: 5,
             root_ca_pem: None,
             discovery_resync_period: Duration::from_secs(30),
+            servicelb_pool: Default::default(),
         }
     }
 }

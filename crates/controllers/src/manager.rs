@@ -176,7 +176,10 @@ pub fn start(client: kube::Client, opts: &Options) -> JoinSet<()> {
         ));
     }
     if on("servicelb") {
-        tasks.spawn(crate::servicelb::run(client.clone()));
+        tasks.spawn(crate::servicelb::run(
+            client.clone(),
+            opts.servicelb_pool.clone(),
+        ));
     }
     tasks
 }

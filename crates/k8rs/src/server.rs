@@ -51,6 +51,12 @@ pub struct ServerArgs {
     /// The cluster DNS service address.
     #[arg(long, default_value = "10.43.0.10")]
     pub cluster_dns: IpAddr,
+    /// Addresses for `type: LoadBalancer` Services, one each, as comma-separated CIDRs
+    /// or ranges (192.0.2.0/28,198.51.100.10-198.51.100.20); they must be routed to
+    /// the nodes. Default: each such Service gets the Ready nodes' addresses (k3s'
+    /// ServiceLB).
+    #[arg(long, value_parser = parse_pool)]
+    pub servicelb_address_pool: Option<controllers::servicelb::AddressPool>,
     /// Run the control plane only, no node.
     #[arg(long)]
     pub disable_agent: bool,
@@ -352,6 +358,7 @@ fn controller_settings(
     let mut o = controllers::Options {
         identity: format!("{node_name}_{}", std::process::id()),
         cluster_cidr: args.cluster_cidr.to_string(),
+        servicelb_pool: args.servicelb_address_pool.clone().unwrap_or_default(),
         root_ca_pem: Some(root_ca_pem.to_string()),
         ..Default::default()
     };
@@ -380,4 +387,9 @@ fn controller_settings(
         o.concurrent_syncs = n;
     }
     Ok(o)
+}
+
+fn parse_pool(s: &str) -> Result<controllers::servicelb::AddressPool, String> {
+    s.parse()
+        .map_err(|e: controllers::servicelb::PoolError| e.to_string())
 }

@@ -3,9 +3,13 @@
 //! the InternalIPs of the Ready nodes as `status.loadBalancer.ingress`; every node's
 //! service proxy DNATs those addresses (and the ports on them) to the endpoints. The
 //! status follows the nodes, and is cleared when the Service stops being a
-//! LoadBalancer.
+//! LoadBalancer. With an address pool (`pool.rs`), each such Service gets an address
+//! of its own from the pool instead.
 
-use std::collections::BTreeSet;
+mod pool;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,6 +22,8 @@ use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::json;
 
 use crate::Result;
+
+pub use pool::{AddressPool, PoolError};
 
 /// Nodes with this label serve no load balancers (upstream's service controller).
 pub const EXCLUDE_LABEL: &str = "node.kubernetes.io/exclude-from-external-load-balancers";
@@ -80,20 +86,100 @@ fn current_ingress(svc: &Service) -> Vec<Option<String>> {
         .collect()
 }
 
+/// How soon a Service without a pool address asks again.
+const POOL_RETRY: Duration = Duration::from_secs(2);
+
+fn key(svc: &Service) -> String {
+    format!(
+        "{}/{}",
+        svc.metadata.namespace.as_deref().unwrap_or_default(),
+        svc.metadata.name.as_deref().unwrap_or_default()
+    )
+}
+
 struct Ctx {
     client: kube::Client,
     nodes: Store<Node>,
+    services: Store<Service>,
+    pool: AddressPool,
+    /// Pool addresses given out by this process, by Service, held while one is chosen
+    /// and written so that two Services reconciled at once never get the same one.
+    claims: tokio::sync::Mutex<BTreeMap<String, IpAddr>>,
+}
+
+/// The pool address `svc` should have (None: none free), given the addresses the
+/// other Services hold in their status or were just given.
+fn pool_ingress(svc: &Service, ctx: &Ctx, claims: &mut BTreeMap<String, IpAddr>) -> Vec<String> {
+    let me = key(svc);
+    let services = ctx.services.state();
+    let live: BTreeSet<String> = services.iter().map(|s| key(s)).collect();
+    claims.retain(|k, _| live.contains(k));
+    let mut taken: BTreeSet<IpAddr> = claims
+        .iter()
+        .filter(|(k, _)| **k != me)
+        .map(|(_, ip)| *ip)
+        .collect();
+    for other in services.iter().filter(|s| key(s) != me) {
+        taken.extend(
+            current_ingress(other)
+                .into_iter()
+                .flatten()
+                .filter_map(|ip| ip.parse::<IpAddr>().ok())
+                .filter(|ip| ctx.pool.contains(*ip)),
+        );
+    }
+    let has = current_ingress(svc)
+        .into_iter()
+        .flatten()
+        .find_map(|ip| ip.parse().ok());
+    let asks = svc
+        .spec
+        .as_ref()
+        .and_then(|s| s.load_balancer_ip.as_deref())
+        .filter(|ip| !ip.is_empty())
+        .and_then(|ip| ip.parse().ok());
+    match ctx.pool.assign(has, asks, &taken) {
+        Some(ip) => {
+            claims.insert(me, ip);
+            vec![ip.to_string()]
+        }
+        None => {
+            claims.remove(&me);
+            tracing::warn!(service = %me, pool = %ctx.pool, requested = ?asks,
+                "no free load balancer address in the pool; the Service stays pending");
+            Vec::new()
+        }
+    }
 }
 
 async fn reconcile(svc: Arc<Service>, ctx: Arc<Ctx>) -> Result<Action> {
     let _ = ctx.nodes.wait_until_ready().await;
     let node_ips = node_addresses(&ctx.nodes.state());
-    let Some(want) = desired_ingress(&svc, &node_ips) else {
+    let Some(mut want) = desired_ingress(&svc, &node_ips) else {
         return Ok(Action::await_change());
+    };
+    let mut claims = ctx.claims.lock().await;
+    let load_balancer = svc
+        .spec
+        .as_ref()
+        .is_some_and(|s| s.type_.as_deref() == Some("LoadBalancer"));
+    if !ctx.pool.is_empty() {
+        if load_balancer {
+            want = pool_ingress(&svc, &ctx, &mut claims);
+        } else {
+            claims.remove(&key(&svc));
+        }
+    }
+    // A Service waiting for a pool address looks again soon: one may be freed by a
+    // deletion, which does not wake this Service.
+    let done = if load_balancer && want.is_empty() && !ctx.pool.is_empty() {
+        Action::requeue(POOL_RETRY)
+    } else {
+        Action::await_change()
     };
     let have = current_ingress(&svc);
     if have.len() == want.len() && have.iter().zip(&want).all(|(h, w)| h.as_ref() == Some(w)) {
-        return Ok(Action::await_change());
+        return Ok(done);
     }
     let ns = svc.metadata.namespace.clone().unwrap_or_default();
     let name = svc.metadata.name.clone().unwrap_or_default();
@@ -109,7 +195,7 @@ async fn reconcile(svc: Arc<Service>, ctx: Arc<Ctx>) -> Result<Action> {
         .patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
         .await?;
     tracing::info!(service = %format!("{ns}/{name}"), ingress = ?want, "load balancer status updated");
-    Ok(Action::await_change())
+    Ok(done)
 }
 
 fn error_policy(_svc: Arc<Service>, err: &crate::Error, _ctx: Arc<Ctx>) -> Action {
@@ -117,8 +203,8 @@ fn error_policy(_svc: Arc<Service>, err: &crate::Error, _ctx: Arc<Ctx>) -> Actio
     Action::requeue(Duration::from_secs(2))
 }
 
-/// Runs until dropped.
-pub async fn run(client: kube::Client) {
+/// Runs until dropped. An empty `pool` gives Services the nodes' addresses.
+pub async fn run(client: kube::Client, pool: AddressPool) {
     let (nodes, writer) = reflector::store::<Node>();
     // Every service is looked at again when the set of serving addresses changes
     // (not on every node heartbeat).
@@ -139,11 +225,18 @@ pub async fn run(client: kube::Client) {
         };
         future::ready(changed.then_some(()))
     });
+    let controller = Controller::new(
+        Api::<Service>::all(client.clone()),
+        watcher::Config::default(),
+    );
     let ctx = Arc::new(Ctx {
-        client: client.clone(),
+        client,
         nodes,
+        services: controller.store(),
+        pool,
+        claims: Default::default(),
     });
-    Controller::new(Api::<Service>::all(client), watcher::Config::default())
+    controller
         .reconcile_all_on(node_changes)
         .run(reconcile, error_policy, ctx)
         .for_each(|_| async {})
