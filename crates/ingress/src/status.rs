@@ -72,7 +72,32 @@ fn current(ingress: &Ingress) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Writes the status of every served Ingress whose addresses differ, until dropped.
+/// The Ingresses whose status must change, with the addresses to write: the served
+/// ones whose addresses differ from `want`, and those no longer served (another class
+/// now) that still list only our addresses, which are cleared so that they do not
+/// advertise a controller that ignores them.
+pub fn updates<'a>(
+    ingresses: &'a [Arc<Ingress>],
+    classes: &[Arc<IngressClass>],
+    want: &[String],
+) -> Vec<(&'a Ingress, Vec<String>)> {
+    let served = crate::table::served(ingresses, classes);
+    let is_served = |i: &Ingress| served.iter().any(|s| std::ptr::eq(*s, i));
+    let mut out: Vec<(&Ingress, Vec<String>)> = served
+        .iter()
+        .filter(|i| current(i) != want)
+        .map(|i| (*i, want.to_vec()))
+        .collect();
+    for ing in ingresses.iter().map(Arc::as_ref).filter(|i| !is_served(i)) {
+        let have = current(ing);
+        if !have.is_empty() && have.iter().all(|ip| want.contains(ip)) {
+            out.push((ing, Vec::new()));
+        }
+    }
+    out
+}
+
+/// Writes the status of every Ingress [`updates`] names, until dropped.
 pub async fn run(client: kube::Client) {
     let changed = Arc::new(Notify::new());
     let all = watcher::Config::default;
@@ -97,14 +122,11 @@ pub async fn run(client: kube::Client) {
         let want = addresses(&slices.state(), &nodes.state());
         let (all_ingresses, all_classes) = (ingresses.state(), classes.state());
         let mut failed = false;
-        for ing in crate::table::served(&all_ingresses, &all_classes) {
-            if current(ing) == want {
-                continue;
-            }
+        for (ing, ips) in updates(&all_ingresses, &all_classes, &want) {
             let (Some(ns), Some(name)) = (&ing.metadata.namespace, &ing.metadata.name) else {
                 continue;
             };
-            let list: Vec<_> = want.iter().map(|ip| json!({"ip": ip})).collect();
+            let list: Vec<_> = ips.iter().map(|ip| json!({"ip": ip})).collect();
             let patch = json!({"status": {"loadBalancer": {"ingress": list}}});
             let api: Api<Ingress> = Api::namespaced(client.clone(), ns);
             if let Err(e) = api
@@ -166,5 +188,40 @@ mod tests {
         assert_eq!(addresses(&slices, &nodes), ["10.0.0.9", "10.0.0.10"]);
         let not_ready = [slice("a", "10.0.0.10", false)];
         assert!(addresses(&not_ready, &nodes).is_empty());
+    }
+
+    #[test]
+    fn ingresses_that_leave_our_class_lose_our_addresses() {
+        let ingress = |name: &str, class: &str, ips: &[&str]| -> Arc<Ingress> {
+            let lb: Vec<_> = ips.iter().map(|ip| json!({"ip": ip})).collect();
+            Arc::new(
+                serde_json::from_value(json!({
+                    "metadata": {"name": name, "namespace": "default"},
+                    "spec": {"ingressClassName": class,
+                             "defaultBackend": {"service": {"name": "web", "port": {"number": 80}}}},
+                    "status": {"loadBalancer": {"ingress": lb}},
+                }))
+                .unwrap(),
+            )
+        };
+        let classes = [Arc::new(crate::class::default_class())];
+        let want = vec!["10.0.0.9".to_string()];
+        let ingresses = [
+            ingress("ours-stale", "k8rs", &[]),
+            ingress("ours-current", "k8rs", &["10.0.0.9"]),
+            ingress("left", "other", &["10.0.0.9"]),
+            ingress("foreign", "other", &["203.0.113.5"]),
+        ];
+        let got: Vec<(String, Vec<String>)> = updates(&ingresses, &classes, &want)
+            .into_iter()
+            .map(|(i, ips)| (i.metadata.name.clone().unwrap(), ips))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("ours-stale".to_string(), want.clone()),
+                ("left".to_string(), vec![])
+            ]
+        );
     }
 }
