@@ -1,6 +1,7 @@
 //! Network programming latency of the service proxy: SERVICES Services (default
 //! 10,000) with two ready endpoints each, the real proxy against an in-process API
-//! server programming the real kernel (its own nftables table), then endpoint changes,
+//! server programming the real kernel (its own nftables tables: a main table and
+//! SHARDS shards, default the proxy's), then endpoint changes,
 //! each timed from the start of its API write until traffic to the ClusterIP reaches
 //! the new endpoint. Prints the first full sync, p50/p99 of the latency for changes
 //! made one at a time (PACED, each after the min sync interval has passed, as in a
@@ -12,7 +13,7 @@
 //! old endpoints is refused at once, and one whose rules point at the new endpoint
 //! (10.241.255.1, where this program listens) is accepted.
 //!
-//! Needs root. `cargo run --release -p bench --example proxy_perf [-- SERVICES PACED BURST]`
+//! Needs root. `cargo run --release -p bench --example proxy_perf [-- SERVICES PACED BURST [SHARDS]]`
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::collections::HashSet;
@@ -203,14 +204,26 @@ fn report(what: &str, mut lat: Vec<Duration>) {
     );
 }
 
-/// Table size as `nft` lists it: chains, rules, map elements.
-fn table_size() -> String {
+/// `nft list table` of each of `tables`, concatenated.
+fn list_tables(tables: &[String], what: &str) -> String {
+    tables
+        .iter()
+        .map(|t| {
+            let out = Command::new("nft")
+                .args(["list", what, "ip", t])
+                .args((what == "map").then_some("service-ips"))
+                .output()
+                .expect("nft");
+            assert!(out.status.success(), "{out:?}");
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        })
+        .collect()
+}
+
+/// The tables' size as `nft` lists them: chains, rules, map elements.
+fn table_size(tables: &proxy::tables::Tables) -> String {
     let t = Instant::now();
-    let out = Command::new("nft")
-        .args(["list", "table", "ip", TABLE])
-        .output()
-        .expect("nft");
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = list_tables(tables.names(), "table");
     let chains = text
         .lines()
         .filter(|l| l.trim_start().starts_with("chain "))
@@ -233,7 +246,7 @@ fn table_size() -> String {
         })
         .count();
     format!(
-        "{chains} chains, {rules} rules, {elements} map elements ({} lines; `nft list table` took {:.2}s)",
+        "{chains} chains, {rules} rules, {elements} map elements ({} lines; `nft list table` of each took {:.2}s)",
         text.lines().count(),
         t.elapsed().as_secs_f64()
     )
@@ -262,6 +275,8 @@ async fn main() {
     let services = args.first().copied().unwrap_or(10_000);
     let paced = args.get(1).copied().unwrap_or(200);
     let burst = args.get(2).copied().unwrap_or(200);
+    let shards = args.get(3).copied().unwrap_or(proxy::DEFAULT_SHARDS);
+    let tables = proxy::tables::Tables::new(TABLE, shards);
     assert!(
         paced + burst <= services,
         "each change needs a service of its own"
@@ -331,6 +346,7 @@ async fn main() {
         node_name: NODE.into(),
         cluster_cidr: POD_CIDR.parse().expect("cidr"),
         min_sync_interval: proxy::DEFAULT_MIN_SYNC_INTERVAL,
+        shards,
     };
     let started = Instant::now();
     let proxy_client = b.client();
@@ -345,15 +361,12 @@ async fn main() {
     });
     let first = next_sync(&mut synced).await;
     println!(
-        "first sync (list, build, `nft -f` of the whole table): {:.2}s",
+        "first sync (list, build, `nft -f` of all {} tables): {:.2}s",
+        tables.names().len(),
         first.duration_since(started).as_secs_f64()
     );
-    // Every service is in the kernel's map, and traffic follows the rules.
-    let out = Command::new("nft")
-        .args(["list", "map", "ip", TABLE, "service-ips"])
-        .output()
-        .expect("nft");
-    let map = String::from_utf8_lossy(&out.stdout);
+    // Every service is in a shard's map, and traffic follows the rules.
+    let map = list_tables(&tables.names()[1..], "map");
     let present: HashSet<&str> = map
         .split([',', '{', '\n'])
         .filter_map(|e| e.trim().split(" . tcp . 80 :").next())
@@ -471,7 +484,10 @@ async fn main() {
         mib(heap2.saturating_sub(heap0)),
         mib(rss2.saturating_sub(rss0))
     );
-    println!("nft table {TABLE}: {}", table_size());
+    println!(
+        "nft table {TABLE} and {shards} shards: {}",
+        table_size(&tables)
+    );
     proxy.abort();
     drop(host);
 }

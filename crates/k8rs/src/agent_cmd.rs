@@ -21,11 +21,16 @@ use crate::join::{NODE_CERTIFICATES, NodeCertificates, NodeRequest};
 #[derive(Args, Debug)]
 pub struct AgentCmdArgs {
     /// The server to join, e.g. https://10.0.0.1:6443.
-    #[arg(long, env = "K8RS_URL")]
-    pub server: String,
+    #[arg(long, env = "K8RS_URL", required_unless_present = "cleanup")]
+    pub server: Option<String>,
     /// The server's join token (`<data-dir>/server/token` on the server).
-    #[arg(long, env = "K8RS_TOKEN", hide_env_values = true)]
-    pub token: String,
+    #[arg(
+        long,
+        env = "K8RS_TOKEN",
+        hide_env_values = true,
+        required_unless_present = "cleanup"
+    )]
+    pub token: Option<String>,
     #[arg(long, default_value = "/var/lib/k8rs")]
     pub data_dir: PathBuf,
     /// The node's name (default: the hostname).
@@ -39,15 +44,21 @@ pub struct AgentCmdArgs {
 }
 
 pub async fn run(args: AgentCmdArgs) -> Result<()> {
-    let token = pki::token::parse(&args.token).context("invalid --token")?;
-    let url: http::Uri = args
-        .server
-        .parse()
-        .with_context(|| format!("invalid --server {:?}", args.server))?;
-    let (Some("https"), Some(authority)) = (url.scheme_str(), url.authority().cloned()) else {
-        bail!("--server {:?} must be an https:// URL", args.server);
+    if args.agent.proxy.cleanup {
+        return crate::proxy_node::cleanup(&args.agent.proxy);
+    }
+    // clap requires both unless --cleanup.
+    let (Some(server), Some(token)) = (&args.server, &args.token) else {
+        bail!("--server and --token are required");
     };
-    let server = args.server.trim_end_matches('/').to_string();
+    let token = pki::token::parse(token).context("invalid --token")?;
+    let url: http::Uri = server
+        .parse()
+        .with_context(|| format!("invalid --server {server:?}"))?;
+    let (Some("https"), Some(authority)) = (url.scheme_str(), url.authority().cloned()) else {
+        bail!("--server {server:?} must be an https:// URL");
+    };
+    let server = server.trim_end_matches('/').to_string();
 
     let unverified = pki::tls::unverified_client_config();
     let (status, ca) = request(&authority, unverified, "GET", "/cacerts", None, "")

@@ -1,7 +1,8 @@
 //! The node's service proxy (upstream's kube-proxy in nftables mode, the `proxy`
 //! crate), started by the agent: it waits for the node's podCIDR, then programs
 //! ClusterIPs, NodePorts on every address of the node, and LoadBalancer ingress IPs
-//! into one nftables table, replaced whole on start.
+//! into nftables (a main table and its shards), replaced whole on start.
+//! `--cleanup` removes those tables and exits, as `kube-proxy --cleanup`.
 //!
 //! Traffic counts as local to the pod network when it comes from the node's podCIDR
 //! (upstream's `--detect-local-mode=NodeCIDR`): the only pods whose service traffic
@@ -28,6 +29,26 @@ pub struct ProxyArgs {
     /// machine (tests) each need their own.
     #[arg(long, default_value = proxy::rules::TABLE, hide = true)]
     pub kube_proxy_table: String,
+    /// Remove the service proxy's nftables rules (its table and the table's shards)
+    /// and exit, as `kube-proxy --cleanup`.
+    #[arg(long)]
+    pub cleanup: bool,
+}
+
+/// `--cleanup`: removes the proxy's tables and says which.
+pub fn cleanup(args: &ProxyArgs) -> Result<()> {
+    let removed = proxy::nft::cleanup(&proxy::nft::NftCommand, &args.kube_proxy_table)
+        .context("removing the service proxy's nftables tables")?;
+    if removed.is_empty() {
+        println!(
+            "no service proxy tables to remove (ip {}*)",
+            args.kube_proxy_table
+        );
+    }
+    for t in removed {
+        println!("removed nftables table ip {t}");
+    }
+    Ok(())
 }
 
 /// Starts the proxy in the background unless disabled. Failures are logged; the rest
@@ -60,6 +81,7 @@ pub fn start(client: kube::Client, node_name: &str, args: &ProxyArgs) {
             cluster_cidr: local,
             // Shortest time between two rule syncs (upstream's nftables `--min-sync-period`).
             min_sync_interval: proxy::DEFAULT_MIN_SYNC_INTERVAL,
+            shards: proxy::DEFAULT_SHARDS,
         };
         proxy::run(client, opts, Arc::new(proxy::nft::NftCommand), None).await;
     });

@@ -144,6 +144,9 @@ async fn open_store(args: &ServerArgs) -> Result<Arc<dyn store::Store>> {
 }
 
 pub async fn run(args: ServerArgs) -> Result<()> {
+    if args.agent.proxy.cleanup {
+        return crate::proxy_node::cleanup(&args.agent.proxy);
+    }
     if !args.service_cidr.contains(&args.cluster_dns) {
         bail!(
             "--cluster-dns {} is outside --service-cidr {}",

@@ -1,17 +1,16 @@
-//! Applying rulesets: the fixed skeleton of the table, and the difference between the
-//! applied and the wanted ruleset as one transaction (all or nothing): whole tables
-//! through `nft -f`, changes as a netlink batch (`netlink.rs`), since `nft` reads every
-//! chain and set of the ruleset before each run, which at 10,000 services costs more
-//! than the change itself.
+//! Applying rulesets: the difference between the applied and the wanted ruleset of
+//! each table, all tables in one transaction (all or nothing): whole loads through
+//! `nft -f` (with the skeleton from `tables.rs`), changes as a netlink batch
+//! (`netlink/`), since `nft` reads every chain and set of the ruleset before each run,
+//! which at 10,000 services costs more than the change itself.
 
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use crate::rules::{
-    Key, MAPS, NO_ENDPOINT_NODEPORTS, NO_ENDPOINT_SERVICES, Rule, Ruleset, SERVICE_IPS,
-    SERVICE_NODEPORTS,
-};
+use crate::programmed::Change;
+use crate::rules::{Key, MAPS, Rule, Ruleset};
+use crate::tables::{self, Tables};
 
 #[derive(Debug, thiserror::Error)]
 pub enum NftError {
@@ -25,7 +24,7 @@ pub enum NftError {
     Task(String),
 }
 
-/// One step of a change to the proxy's table.
+/// One step of a change to one of the proxy's tables.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Op<'a> {
     AddSet {
@@ -74,11 +73,30 @@ impl Op<'_> {
     }
 }
 
-/// `ops` as an nft script.
-pub fn script(table: &str, ops: &[Op<'_>]) -> String {
+/// An [`Op`] in the table it changes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Step<'a> {
+    pub table: &'a str,
+    pub op: Op<'a>,
+}
+
+impl Step<'_> {
+    pub fn command(&self) -> String {
+        self.op.command(self.table)
+    }
+}
+
+/// `ops`, all in `ip <table>`.
+pub fn in_table<'a>(table: &'a str, ops: Vec<Op<'a>>) -> Vec<Step<'a>> {
+    ops.into_iter().map(|op| Step { table, op }).collect()
+}
+
+/// `steps` as an nft script.
+pub fn script(steps: &[Step<'_>]) -> String {
     let mut s = String::new();
-    for op in ops {
-        line(&mut s, op.command(table));
+    for step in steps {
+        s.push_str(&step.command());
+        s.push('\n');
     }
     s
 }
@@ -88,18 +106,39 @@ pub trait Nftables: Send + Sync {
     /// Runs an nft script as one transaction.
     fn apply(&self, script: &str) -> Result<(), NftError>;
 
-    /// Applies `ops` to `ip <table>` as one transaction; by default as a script.
-    fn apply_ops(&self, table: &str, ops: &[Op<'_>]) -> Result<(), NftError> {
-        self.apply(&script(table, ops))
+    /// Applies `steps` as one transaction; by default as a script.
+    fn apply_ops(&self, steps: &[Step<'_>]) -> Result<(), NftError> {
+        self.apply(&script(steps))
     }
+
+    /// The names of the `ip` family's tables.
+    fn tables(&self) -> Result<Vec<String>, NftError>;
 }
 
 /// The real thing: `nft -f -` for scripts, netlink batches for changes.
 pub struct NftCommand;
 
 impl Nftables for NftCommand {
-    fn apply_ops(&self, table: &str, ops: &[Op<'_>]) -> Result<(), NftError> {
-        crate::netlink::apply(table, ops)
+    fn apply_ops(&self, steps: &[Step<'_>]) -> Result<(), NftError> {
+        crate::netlink::apply(steps)
+    }
+
+    fn tables(&self) -> Result<Vec<String>, NftError> {
+        // Lists table names only: no dump of chains or sets.
+        let out = Command::new("nft")
+            .args(["list", "tables", "ip"])
+            .output()
+            .map_err(NftError::Spawn)?;
+        if !out.status.success() {
+            return Err(NftError::Rejected(
+                String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            ));
+        }
+        Ok(String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("table ip "))
+            .map(str::to_string)
+            .collect())
     }
 
     fn apply(&self, script: &str) -> Result<(), NftError> {
@@ -125,101 +164,6 @@ impl Nftables for NftCommand {
             ))
         }
     }
-}
-
-fn line(script: &mut String, s: impl AsRef<str>) {
-    script.push_str(s.as_ref());
-    script.push('\n');
-}
-
-/// Creates the table `ip <table>` from scratch: hooks, the dispatch chains, the maps.
-/// Whatever an earlier run left in it goes in the same transaction.
-pub fn skeleton(table: &str) -> String {
-    let t = format!("ip {table}");
-    let mut s = String::new();
-    line(&mut s, format!("add table {t}"));
-    line(&mut s, format!("delete table {t}"));
-    line(&mut s, format!("add table {t}"));
-    for m in [SERVICE_IPS, NO_ENDPOINT_SERVICES] {
-        line(
-            &mut s,
-            format!("add map {t} {m} {{ type ipv4_addr . inet_proto . inet_service : verdict ; }}"),
-        );
-    }
-    for m in [SERVICE_NODEPORTS, NO_ENDPOINT_NODEPORTS] {
-        line(
-            &mut s,
-            format!("add map {t} {m} {{ type inet_proto . inet_service : verdict ; }}"),
-        );
-    }
-    let chains: [(&str, &[&str]); 6] = [
-        ("reject-chain", &["reject"]),
-        ("mark-for-masquerade", &["meta mark set meta mark | 0x4000"]),
-        (
-            "masquerading",
-            &[
-                "meta mark & 0x4000 == 0 return",
-                "meta mark set meta mark ^ 0x4000",
-                "masquerade fully-random",
-            ],
-        ),
-        (
-            "services",
-            &[
-                "ip daddr . meta l4proto . th dport vmap @service-ips",
-                "fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @service-nodeports",
-            ],
-        ),
-        (
-            "endpoints-check",
-            &[
-                "ip daddr . meta l4proto . th dport vmap @no-endpoint-services",
-                "fib daddr type local ip daddr != 127.0.0.0/8 meta l4proto . th dport vmap @no-endpoint-nodeports",
-            ],
-        ),
-        ("nat-postrouting", &["jump masquerading"]),
-    ];
-    for (name, rules) in chains {
-        if name == "nat-postrouting" {
-            line(
-                &mut s,
-                format!(
-                    "add chain {t} {name} {{ type nat hook postrouting priority 100 ; policy accept ; }}"
-                ),
-            );
-        } else {
-            line(&mut s, format!("add chain {t} {name}"));
-        }
-        for r in rules {
-            line(&mut s, format!("add rule {t} {name} {r}"));
-        }
-    }
-    for (name, hook) in [("nat-prerouting", "prerouting"), ("nat-output", "output")] {
-        line(
-            &mut s,
-            format!(
-                "add chain {t} {name} {{ type nat hook {hook} priority -100 ; policy accept ; }}"
-            ),
-        );
-        line(&mut s, format!("add rule {t} {name} jump services"));
-    }
-    // Before DNAT: refuse connections to services that have no endpoints.
-    for (name, hook) in [
-        ("filter-prerouting", "prerouting"),
-        ("filter-output", "output"),
-    ] {
-        line(
-            &mut s,
-            format!(
-                "add chain {t} {name} {{ type filter hook {hook} priority -110 ; policy accept ; }}"
-            ),
-        );
-        line(
-            &mut s,
-            format!("add rule {t} {name} ct state new jump endpoints-check"),
-        );
-    }
-    s
 }
 
 /// The steps that turn `from` into `to`; empty when nothing changes.
@@ -280,9 +224,41 @@ pub fn diff<'a>(from: &'a Ruleset, to: &'a Ruleset) -> Vec<Op<'a>> {
     ops
 }
 
-/// Removes everything the proxy programmed in `ip <table>` (`--cleanup`, uninstall).
-pub fn cleanup(nft: &dyn Nftables, table: &str) -> Result<(), NftError> {
-    nft.apply(&format!("add table ip {table}\ndelete table ip {table}\n"))
+/// The steps of `change`, table by table. No step refers to another table (a jump
+/// cannot leave its table), so their order across tables does not matter.
+pub fn diff_tables<'a>(tables: &'a Tables, change: &'a Change) -> Vec<Step<'a>> {
+    let mut steps = Vec::new();
+    for (i, (from, to)) in change.from.iter().zip(&change.to).enumerate() {
+        steps.extend(in_table(tables.name(i), diff(from, to)));
+    }
+    steps
+}
+
+/// Loads every table whole in one transaction: the skeleton, shards of an earlier run
+/// with more shards deleted, then `steps`.
+pub fn load(nft: &dyn Nftables, tables: &Tables, steps: &[Step<'_>]) -> Result<(), NftError> {
+    let existing = nft.tables()?;
+    nft.apply(&(tables.skeleton(&existing) + &script(steps)))
+}
+
+/// Removes everything the proxy whose main table is `ip <main>` programmed: the main
+/// table and its shards, however many (`--cleanup`, uninstall). The names of the
+/// tables removed.
+pub fn cleanup(nft: &dyn Nftables, main: &str) -> Result<Vec<String>, NftError> {
+    let ours: Vec<String> = nft
+        .tables()?
+        .into_iter()
+        .filter(|t| tables::is_ours(main, t))
+        .collect();
+    if !ours.is_empty() {
+        // `add` first: a table gone meanwhile does not fail the transaction.
+        let script: String = ours
+            .iter()
+            .map(|t| format!("add table ip {t}\ndelete table ip {t}\n"))
+            .collect();
+        nft.apply(&script)?;
+    }
+    Ok(ours)
 }
 
 #[cfg(test)]
@@ -313,7 +289,7 @@ mod tests {
                 },
             ),
         ]);
-        let s = script("t", &diff(&from, &Ruleset::default()));
+        let s = script(&in_table("t", diff(&from, &Ruleset::default())));
         let lines: Vec<&str> = s.lines().collect();
         let last_flush = lines.iter().rposition(|l| l.starts_with("flush chain"));
         let first_delete = lines.iter().position(|l| l.starts_with("delete chain"));

@@ -5,39 +5,57 @@
 //! A service's chains and sets are its own (their names hash its ports' identities).
 //! Map elements are not always: two services may claim one key (the same external IP
 //! and port). The element then goes to the claim of the first service by namespace
-//! and name, and to the next one when that claim goes.
+//! and name, and to the next one when that claim goes; it lives in the claiming
+//! service's shard (`tables.rs`), so a key is in one shard's map at a time.
 
 use std::collections::{BTreeMap, HashMap};
 
 use crate::rules::{Key, Ruleset};
+use crate::tables::Tables;
 
 /// A service by namespace and name.
 pub type ServiceKey = (String, String);
 
-#[derive(Default)]
 pub struct Programmed {
+    tables: Tables,
     /// Each service's part of the ruleset, its element claims included.
     services: HashMap<ServiceKey, Ruleset>,
     /// (map, key) → claiming service → the chain it wants.
     claims: BTreeMap<(&'static str, Key), BTreeMap<ServiceKey, String>>,
 }
 
-/// The part of the table a change touches, before and after it.
+/// The part of each table a change touches, before and after it, by table index
+/// (`Tables`: the main table first, then the shards).
 pub struct Change {
-    pub from: Ruleset,
-    pub to: Ruleset,
+    pub from: Vec<Ruleset>,
+    pub to: Vec<Ruleset>,
 }
 
 impl Programmed {
+    /// Nothing programmed yet in `tables`.
+    pub fn new(tables: Tables) -> Self {
+        Self {
+            tables,
+            services: HashMap::new(),
+            claims: BTreeMap::new(),
+        }
+    }
+
     /// The change that programs `wanted` (a service's new part, or `None` once it is
     /// gone) for the services in it; other services stay as they are.
     pub fn change(&self, wanted: &HashMap<ServiceKey, Option<Ruleset>>) -> Change {
-        let (mut from, mut to) = (Ruleset::default(), Ruleset::default());
+        let n = self.tables.names().len();
+        let (mut from, mut to) = (vec![Ruleset::default(); n], vec![Ruleset::default(); n]);
         // Each element key touched, with its claims now and the services changing them.
         type Touched<'a> = (BTreeMap<ServiceKey, String>, Vec<&'a ServiceKey>);
         let mut touched: BTreeMap<(&'static str, Key), Touched<'_>> = BTreeMap::new();
         for (svc, new) in wanted {
-            for (part, into) in [(self.services.get(svc), &mut from), (new.as_ref(), &mut to)] {
+            let shard = self.tables.shard_of(svc);
+            let parts = [
+                (self.services.get(svc), &mut from[shard]),
+                (new.as_ref(), &mut to[shard]),
+            ];
+            for (part, into) in parts {
                 let Some(part) = part else { continue };
                 into.chains
                     .extend(part.chains.iter().map(|(k, v)| (k.clone(), v.clone())));
@@ -57,8 +75,8 @@ impl Programmed {
             }
         }
         for ((map, key), (claims, by)) in &mut touched {
-            if let Some(chain) = claims.values().next() {
-                from.element(map, key.clone(), chain);
+            if let Some((owner, chain)) = claims.iter().next() {
+                from[self.tables.element_table(map, owner)].element(map, key.clone(), chain);
             }
             for svc in by.iter() {
                 claims.remove(*svc);
@@ -67,8 +85,8 @@ impl Programmed {
                     claims.insert((*svc).clone(), chain.clone());
                 }
             }
-            if let Some(chain) = claims.values().next() {
-                to.element(map, key.clone(), chain);
+            if let Some((owner, chain)) = claims.iter().next() {
+                to[self.tables.element_table(map, owner)].element(map, key.clone(), chain);
             }
         }
         Change { from, to }
@@ -130,19 +148,27 @@ mod tests {
         ("default".into(), name.into())
     }
 
+    /// The change's script, `ip <table> ` left out when there is one shard.
     fn apply(p: &mut Programmed, wanted: Vec<(ServiceKey, Option<Ruleset>)>) -> Vec<String> {
         let wanted: HashMap<_, _> = wanted.into_iter().collect();
         let c = p.change(&wanted);
-        let script = nft::script("t", &nft::diff(&c.from, &c.to));
+        let script = nft::script(&nft::diff_tables(&p.tables, &c));
+        let one_shard = p.tables.names().len() == 2;
         p.commit(wanted);
-        script.lines().map(|l| l.replace("ip t ", "")).collect()
+        script
+            .lines()
+            .map(|l| match one_shard {
+                true => l.replace("ip t-svc-0 ", ""),
+                false => l.to_string(),
+            })
+            .collect()
     }
 
     #[test]
     fn a_change_touches_only_its_services_and_shared_keys_pass_on() {
         let shared = Key::Addr("192.0.2.1".parse().unwrap(), Proto::Tcp, 80);
         let own = Key::Addr("10.43.0.2".parse().unwrap(), Proto::Tcp, 80);
-        let mut p = Programmed::default();
+        let mut p = Programmed::new(Tables::new("t", 1));
         let ops = apply(
             &mut p,
             vec![
@@ -176,5 +202,32 @@ mod tests {
         );
         // An unchanged service changes nothing.
         assert!(apply(&mut p, vec![(svc("c"), Some(part("svc-c", &own)))]).is_empty());
+    }
+
+    #[test]
+    fn a_shared_key_moves_between_shards_with_its_claim() {
+        let tables = Tables::new("t", 2);
+        let shared = Key::Addr("192.0.2.1".parse().unwrap(), Proto::Tcp, 80);
+        let b = svc("b");
+        // A service sorting before "b" in the other shard.
+        let a = (0..)
+            .map(|i| svc(&format!("a{i}")))
+            .find(|a| tables.shard_of(a) != tables.shard_of(&b))
+            .unwrap();
+        let (ta, tb) = (tables.shard_of(&a), tables.shard_of(&b));
+        let mut p = Programmed::new(tables.clone());
+        apply(&mut p, vec![(b, Some(part("ext-b", &shared)))]);
+        let mut ops = apply(&mut p, vec![(a, Some(part("ext-a", &shared)))]);
+        let (na, nb) = (tables.name(ta), tables.name(tb));
+        // Tables go in index order, each table's steps in diff order.
+        ops.sort();
+        let mut want = [
+            format!("add chain ip {na} ext-a"),
+            format!("add rule ip {na} ext-a goto sep-x"),
+            format!("add element ip {na} service-ips {{ 192.0.2.1 . tcp . 80 : goto ext-a }}"),
+            format!("delete element ip {nb} service-ips {{ 192.0.2.1 . tcp . 80 }}"),
+        ];
+        want.sort();
+        assert_eq!(ops, want);
     }
 }

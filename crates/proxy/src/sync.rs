@@ -21,14 +21,18 @@ use crate::model::service_ports;
 use crate::nft::{self, Nftables};
 use crate::programmed::{Programmed, ServiceKey};
 use crate::rules::Ruleset;
+use crate::tables::Tables;
 
 /// Upstream's nftables `--min-sync-period` default; what `k8rs` runs with.
 pub const DEFAULT_MIN_SYNC_INTERVAL: Duration = Duration::from_secs(1);
 
 #[derive(Clone, Debug)]
 pub struct Options {
-    /// The nftables table (`ip <table>`) this proxy owns; replaced whole on start.
+    /// The proxy's main nftables table (`ip <table>`); it and its shards
+    /// (`<table>-svc-<i>`) are replaced whole on start.
     pub table: String,
+    /// How many shard tables the services are spread over (`tables::DEFAULT_SHARDS`).
+    pub shards: usize,
     pub node_name: String,
     pub cluster_cidr: Ipv4Net,
     /// Shortest time between two syncs, so bursts of changes share one transaction.
@@ -179,7 +183,8 @@ pub async fn run(
     let _ = eps_store.wait_until_ready().await;
     changed.notify_one();
 
-    // What the kernel holds; `None` until a whole table is loaded (again).
+    let tables = Tables::new(&opts.table, opts.shards);
+    // What the kernel holds; `None` until every table is loaded whole (again).
     let mut programmed: Option<Programmed> = None;
     let mut failures = 0u32;
     loop {
@@ -207,22 +212,22 @@ pub async fn run(
             }
             None => all_parts(&svc_store.state(), &eps_store.state(), &opts),
         };
-        let fresh = Programmed::default();
+        let fresh = Programmed::new(tables.clone());
         let change = programmed.as_ref().unwrap_or(&fresh).change(&wanted);
         let computed = started.elapsed();
-        let (nft, table, whole) = (nft.clone(), opts.table.clone(), programmed.is_none());
-        // `nft` and netlink block (a whole table takes seconds): off the async workers.
+        let (nft, t, whole) = (nft.clone(), tables.clone(), programmed.is_none());
+        // `nft` and netlink block (a whole load takes seconds): off the async workers.
         let (result, changes) = tokio::task::spawn_blocking(move || {
-            let ops = nft::diff(&change.from, &change.to);
+            let steps = nft::diff_tables(&t, &change);
             let result = if whole {
-                // The first sync (and every one after a failure) replaces the whole
-                // table in one transaction, so nothing an earlier run left stays
+                // The first sync (and every one after a failure) replaces every table
+                // in one transaction, so nothing an earlier run left stays
                 // half-applied.
-                nft.apply(&(nft::skeleton(&table) + &nft::script(&table, &ops)))
+                nft::load(nft.as_ref(), &t, &steps)
             } else {
-                nft.apply_ops(&table, &ops)
+                nft.apply_ops(&steps)
             };
-            (result, ops.len())
+            (result, steps.len())
         })
         .await
         .unwrap_or_else(|e| (Err(nft::NftError::Task(e.to_string())), 0));
@@ -230,7 +235,9 @@ pub async fn run(
             Ok(()) => {
                 failures = 0;
                 let wanted_len = wanted.len();
-                programmed.get_or_insert_default().commit(wanted);
+                programmed
+                    .get_or_insert_with(|| Programmed::new(tables.clone()))
+                    .commit(wanted);
                 if let Some(tx) = &synced {
                     let _ = tx.send(Instant::now());
                 }

@@ -1,15 +1,21 @@
 //! Changes sent as netlink batches program exactly what the same changes as an
-//! `nft -f` script program: two tables, one per path, listed by the real `nft` and
-//! compared line by line, after a first load and after a change. Needs root.
+//! `nft -f` script program: two proxies' tables (a main table and shards each), one
+//! per path, listed by the real `nft` and compared line by line, after a first load
+//! and after a change. Needs root.
 
+use std::collections::HashMap;
 use std::process::Command;
 
 use proxy::model::{Endpoint, Proto, ServicePort};
 use proxy::nft::{self, NftCommand, Nftables};
+use proxy::programmed::{Programmed, ServiceKey};
 use proxy::rules::Ruleset;
+use proxy::tables::Tables;
 
 const TEXT: &str = "k8rs-proxy-test-text";
 const NETLINK: &str = "k8rs-proxy-test-netlink";
+/// Few enough that the four services share some, enough that they use several.
+const SHARDS: usize = 3;
 
 fn ep(ip: &str, ready: bool, local: bool) -> Endpoint {
     Endpoint {
@@ -74,6 +80,22 @@ fn ports(generation: u8) -> Vec<ServicePort> {
     out
 }
 
+/// Each service's part of the ruleset; those of generation 0 gone since, `None`.
+fn wanted(generation: u8) -> HashMap<ServiceKey, Option<Ruleset>> {
+    // A pod network that is not whole bytes, so the masks are checked too.
+    let cidr = "10.42.0.0/20".parse().unwrap();
+    let service = |p: &ServicePort| {
+        let (ns, rest) = p.id.split_once('/').unwrap();
+        (ns.to_string(), rest.split(':').next().unwrap().to_string())
+    };
+    let mut w: HashMap<ServiceKey, Option<Ruleset>> =
+        ports(0).iter().map(|p| (service(p), None)).collect();
+    for p in ports(generation) {
+        w.insert(service(&p), Some(Ruleset::build(&[p], cidr)));
+    }
+    w
+}
+
 fn list(table: &str) -> String {
     let out = Command::new("nft")
         .args(["list", "table", "ip", table])
@@ -100,34 +122,56 @@ impl Drop for Cleanup {
 #[test]
 fn netlink_changes_program_what_nft_scripts_program() {
     let _cleanup = Cleanup;
-    // A pod network that is not whole bytes, so the masks are checked too.
-    let cidr = "10.42.0.0/20".parse().unwrap();
-    let first = Ruleset::build(&ports(0), cidr);
-    let second = Ruleset::build(&ports(1), cidr);
-    for t in [TEXT, NETLINK] {
-        NftCommand.apply(&nft::skeleton(t)).unwrap();
+    let (text, netlink) = (Tables::new(TEXT, SHARDS), Tables::new(NETLINK, SHARDS));
+    let mut programmed = [text.clone(), netlink.clone()].map(Programmed::new);
+    for t in [&text, &netlink] {
+        NftCommand.apply(&t.skeleton(&[])).unwrap();
     }
-    for (from, to) in [(&Ruleset::default(), &first), (&first, &second)] {
-        let ops = nft::diff(from, to);
-        NftCommand.apply(&nft::script(TEXT, &ops)).unwrap();
-        NftCommand.apply_ops(NETLINK, &ops).unwrap();
-        let (text, netlink) = (list(TEXT), list(NETLINK));
-        assert!(text.contains("numgen random mod 3 0 goto"), "{text}");
-        assert!(text.contains("update @aff-"), "{text}");
-        assert_eq!(text, netlink);
+    for generation in [0, 1] {
+        let w = wanted(generation);
+        let change = programmed[0].change(&w);
+        NftCommand
+            .apply(&nft::script(&nft::diff_tables(&text, &change)))
+            .unwrap();
+        let change = programmed[1].change(&w);
+        NftCommand
+            .apply_ops(&nft::diff_tables(&netlink, &change))
+            .unwrap();
+        for p in &mut programmed {
+            p.commit(w.clone());
+        }
+        let listed: Vec<(String, String)> = (0..=SHARDS)
+            .map(|i| (list(text.name(i)), list(netlink.name(i))))
+            .collect();
+        let all: String = listed.iter().map(|(t, _)| t.as_str()).collect();
+        assert!(all.contains("numgen random mod 3 0 goto"), "{all}");
+        assert!(all.contains("update @aff-"), "{all}");
+        assert!(all.contains("no-endpoint-services"), "{all}");
+        let used = listed[1..]
+            .iter()
+            .filter(|(t, _)| t.contains(" : goto "))
+            .count();
+        assert!(used >= 2, "the services share one shard:\n{all}");
+        for (t, n) in listed {
+            assert_eq!(t, n);
+        }
     }
 
     // A refused batch changes nothing and names the step the kernel refused.
     let rule = proxy::rules::Rule::Goto("no-such-chain".into());
-    let ops = [
+    let shard = netlink.name(1);
+    let ops = vec![
         nft::Op::AddChain("partial"),
         nft::Op::AddRule {
             chain: "partial",
             rule: &rule,
         },
     ];
-    let before = list(NETLINK);
-    let err = NftCommand.apply_ops(NETLINK, &ops).unwrap_err().to_string();
+    let before = list(shard);
+    let err = NftCommand
+        .apply_ops(&nft::in_table(shard, ops))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("goto no-such-chain"), "{err}");
-    assert_eq!(list(NETLINK), before);
+    assert_eq!(list(shard), before);
 }

@@ -10,6 +10,7 @@ use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::Api;
 use kube::api::{DeleteParams, PostParams};
+use proxy::tables::Tables;
 use serde_json::json;
 use testkit::TestServer;
 
@@ -84,18 +85,18 @@ impl proxy::nft::Nftables for Recording {
         result
     }
 
-    fn apply_ops(
-        &self,
-        table: &str,
-        ops: &[proxy::nft::Op<'_>],
-    ) -> Result<(), proxy::nft::NftError> {
-        let result = proxy::nft::NftCommand.apply_ops(table, ops);
+    fn apply_ops(&self, steps: &[proxy::nft::Step<'_>]) -> Result<(), proxy::nft::NftError> {
+        let result = proxy::nft::NftCommand.apply_ops(steps);
         if let Err(e) = &result {
             self.0
                 .lock()
-                .push(format!("{e}\n{}", proxy::nft::script(table, ops)));
+                .push(format!("{e}\n{}", proxy::nft::script(steps)));
         }
         result
+    }
+
+    fn tables(&self) -> Result<Vec<String>, proxy::nft::NftError> {
+        proxy::nft::NftCommand.tables()
     }
 }
 
@@ -134,6 +135,7 @@ async fn services_reach_endpoints_through_nftables() {
         node_name: "node-a".into(),
         cluster_cidr: "10.42.0.0/16".parse().unwrap(),
         min_sync_interval: Duration::from_millis(10),
+        shards: proxy::DEFAULT_SHARDS,
     };
     let nft = Arc::new(Recording::default());
     let proxy = tokio::spawn(proxy::run(client.clone(), opts, nft.clone(), None));
@@ -225,11 +227,19 @@ async fn services_reach_endpoints_through_nftables() {
     let ip = cluster_ip.clone();
     tokio::task::spawn_blocking(move || {
         wait_until("rules removed", || {
-            let out = Command::new("nft")
-                .args(["list", "map", "ip", TABLE, "service-ips"])
-                .output()
-                .ok()?;
-            (!String::from_utf8_lossy(&out.stdout).contains(&ip)).then_some(())
+            let tables = Tables::new(TABLE, proxy::DEFAULT_SHARDS);
+            let maps: String = tables.names()[1..]
+                .iter()
+                .map(|t| {
+                    let out = Command::new("nft")
+                        .args(["list", "map", "ip", t, "service-ips"])
+                        .output()
+                        .expect("nft");
+                    assert!(out.status.success(), "{out:?}");
+                    String::from_utf8_lossy(&out.stdout).into_owned()
+                })
+                .collect();
+            (!maps.contains(&ip)).then_some(())
         })
     })
     .await

@@ -1,7 +1,7 @@
 //! A real node at a real address of this machine: `k8rs server` with its agent,
 //! bound to the primary IPv4 address so NodePorts, LoadBalancer IPs and Ingress ports
 //! are reachable as users reach them. Dropping it leaves nothing behind: sandboxes,
-//! containerd, the bridge and the proxy's nftables table.
+//! containerd, the bridge and the proxy's nftables tables.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -67,16 +67,30 @@ impl NodeAt {
         self.server().jsonpath(args, path)
     }
 
-    /// The proxy's table as `nft` lists it (empty without a proxy).
+    /// The proxy's tables (the main one, then its shards) as `nft` lists them (empty
+    /// without a proxy).
     pub fn nft_table(&self) -> String {
-        let Some(table) = &self.table else {
+        use proxy::nft::Nftables;
+        let Some(main) = &self.table else {
             return String::new();
         };
-        let out = Command::new("nft")
-            .args(["list", "table", "ip", table])
-            .output();
-        out.map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        let mut tables: Vec<String> = proxy::nft::NftCommand
+            .tables()
             .unwrap_or_default()
+            .into_iter()
+            .filter(|t| proxy::tables::is_ours(main, t))
+            .collect();
+        tables.sort_by_key(|t| t != main);
+        tables
+            .iter()
+            .filter_map(|t| {
+                let out = Command::new("nft")
+                    .args(["list", "table", "ip", t])
+                    .output();
+                out.map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                    .ok()
+            })
+            .collect()
     }
 
     /// Waits for `check`; on timeout panics with the objects, the proxy's rules and
@@ -116,9 +130,7 @@ impl Drop for NodeAt {
             .args(["link", "del", &self.bridge])
             .output();
         if let Some(table) = &self.table {
-            let _ = Command::new("nft")
-                .args(["delete", "table", "ip", table])
-                .output();
+            let _ = proxy::nft::cleanup(&proxy::nft::NftCommand, table);
         }
         drop(server);
     }

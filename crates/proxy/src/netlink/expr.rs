@@ -1,26 +1,14 @@
-//! Changes to the proxy's table as one nf_tables netlink batch, sent straight to the
-//! kernel: the same messages `nft -f` would send for the same commands, without the
-//! dump of every chain and set that `nft` does first to fill its cache.
-//!
-//! The batch is processed inside `send`: the kernel commits it whole or not at all and
-//! queues an error for every message it refused. A `GETGEN` request sent after it
-//! marks the end of those answers.
+//! Rules, map elements and table changes as nf_tables messages, as `nft` compiles
+//! the same commands.
 
 use std::net::Ipv4Addr;
-use std::os::fd::OwnedFd;
-use std::time::Duration;
 
-use rustix::net::netlink::{self, SocketAddrNetlink};
-use rustix::net::{AddressFamily, RecvFlags, SendFlags, SocketType};
-
+use super::batch::{Batch, NFPROTO_IPV4};
 use crate::model::Proto;
-use crate::nft::{NftError, Op};
+use crate::nft::Op;
 use crate::rules::{Key, MARK_FOR_MASQUERADE, Rule};
 
-// linux/netfilter/nfnetlink.h, nf_tables.h, netlink.h
-const NFNL_SUBSYS_NFTABLES: u16 = 10;
-const NFNL_MSG_BATCH_BEGIN: u16 = 16;
-const NFNL_MSG_BATCH_END: u16 = 17;
+// linux/netfilter/nf_tables.h, netlink.h, nf_nat.h
 const NFT_MSG_NEWCHAIN: u16 = 3;
 const NFT_MSG_DELCHAIN: u16 = 5;
 const NFT_MSG_NEWRULE: u16 = 6;
@@ -29,14 +17,8 @@ const NFT_MSG_NEWSET: u16 = 9;
 const NFT_MSG_DELSET: u16 = 11;
 const NFT_MSG_NEWSETELEM: u16 = 12;
 const NFT_MSG_DELSETELEM: u16 = 14;
-const NFT_MSG_GETGEN: u16 = 16;
-const NLM_F_REQUEST: u16 = 0x1;
-const NLM_F_ACK: u16 = 0x4;
 const NLM_F_CREATE: u16 = 0x400;
 const NLM_F_APPEND: u16 = 0x800;
-const NLMSG_ERROR: u16 = 2;
-const NLA_F_NESTED: u16 = 0x8000;
-const NFPROTO_IPV4: u8 = 2;
 const NFT_JUMP: i32 = -3;
 const NFT_GOTO: i32 = -4;
 const NFT_REG_VERDICT: u32 = 0;
@@ -63,118 +45,7 @@ fn set_userdata() -> [u8; 6] {
     [0, 4, v[0], v[1], v[2], v[3]]
 }
 
-/// A netlink message buffer with nested attributes.
-struct Batch {
-    buf: Vec<u8>,
-    seq: u32,
-    msg: usize,
-    nests: Vec<usize>,
-}
-
 impl Batch {
-    fn new(seq: u32) -> Self {
-        Self {
-            buf: Vec::with_capacity(4096),
-            seq,
-            msg: 0,
-            nests: Vec::new(),
-        }
-    }
-
-    fn pad(&mut self) {
-        while !self.buf.len().is_multiple_of(4) {
-            self.buf.push(0);
-        }
-    }
-
-    /// Starts a message (nlmsghdr + nfgenmsg) and returns its sequence number.
-    fn begin(&mut self, ty: u16, flags: u16, family: u8, res_id: u16) -> u32 {
-        self.pad();
-        self.msg = self.buf.len();
-        self.seq += 1;
-        self.buf.extend_from_slice(&0u32.to_ne_bytes());
-        self.buf.extend_from_slice(&ty.to_ne_bytes());
-        self.buf.extend_from_slice(&flags.to_ne_bytes());
-        self.buf.extend_from_slice(&self.seq.to_ne_bytes());
-        self.buf.extend_from_slice(&0u32.to_ne_bytes());
-        self.buf.extend_from_slice(&[family, 0]);
-        self.buf.extend_from_slice(&res_id.to_be_bytes());
-        self.seq
-    }
-
-    fn end(&mut self) {
-        self.pad();
-        let len = u32::try_from(self.buf.len() - self.msg).expect("message under 4 GiB");
-        self.buf[self.msg..self.msg + 4].copy_from_slice(&len.to_ne_bytes());
-    }
-
-    fn nft(&mut self, msg: u16, flags: u16) -> u32 {
-        self.begin(
-            (NFNL_SUBSYS_NFTABLES << 8) | msg,
-            NLM_F_REQUEST | flags,
-            NFPROTO_IPV4,
-            0,
-        )
-    }
-
-    fn attr(&mut self, ty: u16, data: &[u8]) {
-        self.pad();
-        let len = u16::try_from(4 + data.len()).expect("attribute under 64 KiB");
-        self.buf.extend_from_slice(&len.to_ne_bytes());
-        self.buf.extend_from_slice(&ty.to_ne_bytes());
-        self.buf.extend_from_slice(data);
-    }
-
-    fn str(&mut self, ty: u16, s: &str) {
-        let mut data = Vec::with_capacity(s.len() + 1);
-        data.extend_from_slice(s.as_bytes());
-        data.push(0);
-        self.attr(ty, &data);
-    }
-
-    fn u32(&mut self, ty: u16, v: u32) {
-        self.attr(ty, &v.to_be_bytes());
-    }
-
-    fn nest(&mut self, ty: u16) {
-        self.pad();
-        self.nests.push(self.buf.len());
-        self.attr(ty | NLA_F_NESTED, &[]);
-    }
-
-    fn end_nest(&mut self) {
-        let at = self.nests.pop().expect("open nest");
-        let len = u16::try_from(self.buf.len() - at).expect("attribute under 64 KiB");
-        self.buf[at..at + 2].copy_from_slice(&len.to_ne_bytes());
-    }
-
-    /// `NFTA_DATA_VALUE` inside a nest of type `ty`.
-    fn value(&mut self, ty: u16, bytes: &[u8]) {
-        self.nest(ty);
-        self.attr(1, bytes);
-        self.end_nest();
-    }
-
-    /// `NFTA_DATA_VERDICT` inside a nest of type `ty`.
-    fn verdict(&mut self, ty: u16, code: i32, chain: &str) {
-        self.nest(ty);
-        self.nest(2);
-        self.u32(1, code.cast_unsigned());
-        self.str(2, chain);
-        self.end_nest();
-        self.end_nest();
-    }
-
-    /// One expression of a rule: `NFTA_LIST_ELEM { NAME, DATA { … } }`.
-    fn expr(&mut self, name: &str, data: impl FnOnce(&mut Self)) {
-        self.nest(1);
-        self.str(1, name);
-        self.nest(2);
-        data(self);
-        self.end_nest();
-        self.end_nest();
-    }
-
     fn saddr(&mut self, len: u32) {
         self.expr("payload", |b| {
             b.u32(1, REG1);
@@ -207,7 +78,7 @@ impl Batch {
     }
 
     /// The expressions of `rule`, as `nft` compiles its text.
-    fn rule(&mut self, rule: &Rule) {
+    pub(super) fn rule(&mut self, rule: &Rule) {
         match rule {
             Rule::MasqueradeUnlessFrom(net) => {
                 let (addr, prefix) = (net.network().octets(), u32::from(net.prefix_len()));
@@ -291,7 +162,7 @@ impl Batch {
         self.end_nest();
     }
 
-    fn op(&mut self, table: &str, op: &Op<'_>) -> u32 {
+    pub(super) fn op(&mut self, table: &str, op: &Op<'_>) -> u32 {
         let seq;
         match op {
             Op::AddSet { name, timeout } => {
@@ -385,93 +256,6 @@ fn key_bytes(key: &Key) -> Vec<u8> {
     out
 }
 
-/// The batch for `ops` and the sequence number of each op's message.
-fn encode(table: &str, ops: &[Op<'_>]) -> (Vec<u8>, Vec<u32>) {
-    let mut b = Batch::new(0);
-    b.begin(NFNL_MSG_BATCH_BEGIN, NLM_F_REQUEST, 0, NFNL_SUBSYS_NFTABLES);
-    b.end();
-    let seqs = ops.iter().map(|op| b.op(table, op)).collect();
-    b.begin(NFNL_MSG_BATCH_END, NLM_F_REQUEST, 0, NFNL_SUBSYS_NFTABLES);
-    b.end();
-    (b.buf, seqs)
-}
-
-fn socket() -> std::io::Result<OwnedFd> {
-    let fd = rustix::net::socket(
-        AddressFamily::NETLINK,
-        SocketType::RAW,
-        Some(netlink::NETFILTER),
-    )?;
-    rustix::net::bind(&fd, &SocketAddrNetlink::new(0, 0))?;
-    rustix::net::sockopt::set_socket_timeout(
-        &fd,
-        rustix::net::sockopt::Timeout::Recv,
-        Some(Duration::from_secs(10)),
-    )?;
-    Ok(fd)
-}
-
-/// Applies `ops` to `ip <table>` as one transaction.
-pub fn apply(table: &str, ops: &[Op<'_>]) -> Result<(), NftError> {
-    if ops.is_empty() {
-        return Ok(());
-    }
-    let (batch, seqs) = encode(table, ops);
-    let fd = socket().map_err(NftError::Netlink)?;
-    // The whole batch must fit one datagram; root may raise the socket's limit.
-    if batch.len() > 128 * 1024 {
-        rustix::net::sockopt::set_socket_send_buffer_size_force(&fd, batch.len() * 2)
-            .map_err(|e| NftError::Netlink(e.into()))?;
-    }
-    rustix::net::send(&fd, &batch, SendFlags::empty()).map_err(|e| NftError::Netlink(e.into()))?;
-    let mut marker = Batch::new(seqs.last().copied().unwrap_or(0) + 1);
-    let marker_seq = marker.begin(
-        (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETGEN,
-        NLM_F_REQUEST | NLM_F_ACK,
-        0,
-        0,
-    );
-    marker.end();
-    rustix::net::send(&fd, &marker.buf, SendFlags::empty())
-        .map_err(|e| NftError::Netlink(e.into()))?;
-
-    let mut errors = Vec::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let (n, _) = rustix::net::recv(&fd, &mut buf[..], RecvFlags::empty())
-            .map_err(|e| NftError::Netlink(e.into()))?;
-        let mut at = 0;
-        while at + 16 <= n {
-            let len = u32::from_ne_bytes(buf[at..at + 4].try_into().expect("4 bytes")) as usize;
-            let ty = u16::from_ne_bytes(buf[at + 4..at + 6].try_into().expect("2 bytes"));
-            let seq = u32::from_ne_bytes(buf[at + 8..at + 12].try_into().expect("4 bytes"));
-            if len < 16 || at + len > n {
-                break;
-            }
-            if ty == NLMSG_ERROR && len >= 20 {
-                let code = i32::from_ne_bytes(buf[at + 16..at + 20].try_into().expect("4 bytes"));
-                if seq == marker_seq {
-                    return if errors.is_empty() {
-                        Ok(())
-                    } else {
-                        Err(NftError::Rejected(errors.join("; ")))
-                    };
-                }
-                if code != 0 {
-                    let err = std::io::Error::from_raw_os_error(-code);
-                    let what = seqs
-                        .iter()
-                        .position(|s| *s == seq)
-                        .map(|i| ops[i].command(table))
-                        .unwrap_or_else(|| "the transaction".into());
-                    errors.push(format!("{what}: {err}"));
-                }
-            }
-            at += len.div_ceil(4) * 4;
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -482,29 +266,5 @@ mod tests {
         assert_eq!(key_bytes(&k), [10, 43, 0, 9, 6, 0, 0, 0, 0, 80, 0, 0]);
         let k = Key::NodePort(Proto::Tcp, 30081);
         assert_eq!(key_bytes(&k), [6, 0, 0, 0, 0x75, 0x81, 0, 0]);
-    }
-
-    #[test]
-    fn messages_carry_lengths_and_sequence_numbers() {
-        let r = Rule::Goto("sep-a".into());
-        let ops = [
-            Op::AddChain("sep-a"),
-            Op::AddRule {
-                chain: "svc-a",
-                rule: &r,
-            },
-        ];
-        let (buf, seqs) = encode("t", &ops);
-        assert_eq!(seqs, [2, 3]);
-        // batch begin, two messages, batch end: each length walks to the next.
-        let mut at = 0;
-        let mut count = 0;
-        while at < buf.len() {
-            let len = u32::from_ne_bytes(buf[at..at + 4].try_into().unwrap()) as usize;
-            assert!(len >= 20 && len.is_multiple_of(4), "length {len}");
-            at += len;
-            count += 1;
-        }
-        assert_eq!((at, count), (buf.len(), 4));
     }
 }
