@@ -31,6 +31,8 @@ pub struct Target {
     pub node_ip: IpAddr,
     /// The server's port, UDP and TCP.
     pub port: u16,
+    /// Where its `/metrics` are served on `node_ip`, if anywhere.
+    pub metrics_port: Option<u16>,
 }
 
 /// The Service as we want it.
@@ -67,6 +69,13 @@ pub fn service(t: &Target) -> Service {
 /// This node's EndpointSlice of the Service.
 pub fn slice(t: &Target) -> EndpointSlice {
     let family = if t.node_ip.is_ipv4() { "IPv4" } else { "IPv6" };
+    let mut ports = vec![
+        json!({"name": "dns", "port": t.port, "protocol": "UDP"}),
+        json!({"name": "dns-tcp", "port": t.port, "protocol": "TCP"}),
+    ];
+    if let Some(port) = t.metrics_port {
+        ports.push(json!({"name": "metrics", "port": port, "protocol": "TCP"}));
+    }
     serde_json::from_value(json!({
         "apiVersion": "discovery.k8s.io/v1",
         "kind": "EndpointSlice",
@@ -79,10 +88,7 @@ pub fn slice(t: &Target) -> EndpointSlice {
             },
         },
         "addressType": family,
-        "ports": [
-            {"name": "dns", "port": t.port, "protocol": "UDP"},
-            {"name": "dns-tcp", "port": t.port, "protocol": "TCP"},
-        ],
+        "ports": ports,
         "endpoints": [{
             "addresses": [t.node_ip.to_string()],
             "conditions": {"ready": true, "serving": true, "terminating": false},

@@ -6,10 +6,12 @@
 //! - [`zone`]: the records, pure data built from the caches;
 //! - [`server`]: the UDP and TCP listeners, messages in and out;
 //! - [`forward`]: the upstream resolvers from resolv.conf;
-//! - [`kube_dns`]: the `kube-dns` Service and the EndpointSlice pointing at this server.
+//! - [`kube_dns`]: the `kube-dns` Service and the EndpointSlice pointing at this server;
+//! - [`metrics`]: request counters under CoreDNS's metric names, served over HTTP.
 
 pub mod forward;
 pub mod kube_dns;
+pub mod metrics;
 pub mod server;
 pub mod zone;
 
@@ -34,6 +36,9 @@ pub struct Options {
     pub listen: SocketAddr,
     /// Who gets every other question.
     pub upstreams: UpstreamSource,
+    /// Where `/metrics` is served (CoreDNS: :9153); None: not served. A port that
+    /// cannot be bound is logged and skipped, the DNS server runs on.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 #[derive(Clone, Debug)]
@@ -48,6 +53,8 @@ pub enum UpstreamSource {
 pub struct Dns {
     /// The address it listens on (UDP and TCP).
     pub addr: SocketAddr,
+    /// Where `/metrics` is served, if anywhere.
+    pub metrics_addr: Option<SocketAddr>,
     _tasks: AbortOnDrop,
 }
 
@@ -57,6 +64,7 @@ pub async fn start(client: kube::Client, opts: Options) -> std::io::Result<Dns> 
     let (udp, tcp) = server::bind(opts.listen).await?;
     let addr = udp.local_addr()?;
     let (tx, rx) = watch::channel(None);
+    let metrics = Arc::new(metrics::Metrics::new(addr));
     let handler = Arc::new(server::Handler {
         domain: opts.domain.clone(),
         zone: rx,
@@ -66,13 +74,28 @@ pub async fn start(client: kube::Client, opts: Options) -> std::io::Result<Dns> 
                 servers: servers.clone(),
             },
         },
+        metrics: metrics.clone(),
     });
     tracing::info!(%addr, domain = %opts.domain, upstreams = ?handler.upstreams.servers, "cluster DNS listening");
     let serving = tokio::spawn(server::serve(udp, tcp, handler));
     let watching = tokio::spawn(watch_zone(client, opts.domain, tx));
+    let mut tasks = vec![serving, watching];
+    let mut metrics_addr = None;
+    if let Some(listen) = opts.metrics_listen {
+        match tokio::net::TcpListener::bind(listen).await {
+            Ok(l) => {
+                metrics_addr = l.local_addr().ok();
+                tasks.push(tokio::spawn(metrics::serve(l, metrics)));
+            }
+            Err(e) => {
+                tracing::warn!(%listen, error = %e, "cannot serve the cluster DNS metrics");
+            }
+        }
+    }
     Ok(Dns {
         addr,
-        _tasks: AbortOnDrop(vec![serving, watching]),
+        metrics_addr,
+        _tasks: AbortOnDrop(tasks),
     })
 }
 

@@ -12,6 +12,7 @@ use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::watch;
 
 use crate::forward::Upstreams;
+use crate::metrics::{Metrics, Observation, Plugin};
 use crate::zone::{Answer, Data, Kind, Rr, TTL, Zone};
 
 /// Answers questions: the current zone (None until the caches first synced) and the
@@ -20,6 +21,7 @@ pub struct Handler {
     pub domain: String,
     pub zone: watch::Receiver<Option<Arc<Zone>>>,
     pub upstreams: Upstreams,
+    pub metrics: Arc<Metrics>,
 }
 
 /// The largest UDP reply we send when the client offers EDNS (DNS flag day 2020).
@@ -77,12 +79,31 @@ fn soa(zone: &str) -> Record {
 
 impl Handler {
     /// The reply to one request (`tcp`: it came over TCP, so it may be long); None
-    /// for packets that are not requests.
-    pub async fn handle(&self, packet: &[u8], tcp: bool) -> Option<Vec<u8>> {
+    /// for packets that are not requests. Counted in the metrics.
+    pub async fn handle(&self, packet: &[u8], tcp: bool, ipv6: bool) -> Option<Vec<u8>> {
+        let start = std::time::Instant::now();
         let req = Message::from_vec(packet).ok()?;
         if req.metadata.message_type != MessageType::Query {
             return None;
         }
+        let (reply, plugin) = self.answer(&req, packet, tcp).await;
+        let qtype = match req.queries.as_slice() {
+            [q] => q.query_type.to_string(),
+            _ => "other".to_string(),
+        };
+        self.metrics.observe(Observation {
+            tcp,
+            ipv6,
+            qtype: &qtype,
+            reply: reply.as_deref(),
+            plugin,
+            took: start.elapsed(),
+        });
+        reply
+    }
+
+    /// The reply to a request and which part of the server wrote it.
+    async fn answer(&self, req: &Message, packet: &[u8], tcp: bool) -> (Option<Vec<u8>>, Plugin) {
         let mut resp = Message::response(req.metadata.id, req.metadata.op_code);
         resp.metadata.recursion_desired = req.metadata.recursion_desired;
         resp.metadata.recursion_available = true;
@@ -97,11 +118,11 @@ impl Handler {
             (OpCode::Query, [q]) => q.clone(),
             (OpCode::Query, _) => {
                 resp.metadata.response_code = ResponseCode::FormErr;
-                return resp.to_vec().ok();
+                return (resp.to_vec().ok(), Plugin::None);
             }
             _ => {
                 resp.metadata.response_code = ResponseCode::NotImp;
-                return resp.to_vec().ok();
+                return (resp.to_vec().ok(), Plugin::None);
             }
         };
         let qname = q.name.to_ascii().trim_end_matches('.').to_ascii_lowercase();
@@ -113,13 +134,14 @@ impl Handler {
         };
         match answer {
             Answer::Forward => {
-                return match self.upstreams.exchange(packet, tcp).await {
+                let reply = match self.upstreams.exchange(packet, tcp).await {
                     Some(reply) => Some(reply),
                     None => {
                         resp.metadata.response_code = ResponseCode::ServFail;
                         resp.to_vec().ok()
                     }
                 };
+                return (reply, Plugin::Forward);
             }
             // Until the caches are filled, our own names cannot be answered.
             _ if current.is_none() => resp.metadata.response_code = ResponseCode::ServFail,
@@ -164,11 +186,13 @@ impl Handler {
                 }
             }
         }
-        let bytes = resp.to_vec().ok()?;
+        let Ok(bytes) = resp.to_vec() else {
+            return (None, Plugin::Kubernetes);
+        };
         if !tcp && bytes.len() > usize::from(req.max_payload().min(EDNS_PAYLOAD)) {
-            return resp.truncate().to_vec().ok();
+            return (resp.truncate().to_vec().ok(), Plugin::Kubernetes);
         }
-        Some(bytes)
+        (Some(bytes), Plugin::Kubernetes)
     }
 }
 
@@ -216,7 +240,7 @@ pub async fn serve(udp: UdpSocket, tcp: TcpListener, handler: Arc<Handler>) {
         let packet = buf[..n].to_vec();
         let (udp, h) = (udp.clone(), handler.clone());
         tokio::spawn(async move {
-            if let Some(reply) = h.handle(&packet, false).await {
+            if let Some(reply) = h.handle(&packet, false, peer.is_ipv6()).await {
                 let _ = udp.send_to(&reply, peer).await;
             }
         });
@@ -225,6 +249,7 @@ pub async fn serve(udp: UdpSocket, tcp: TcpListener, handler: Arc<Handler>) {
 
 /// One TCP connection: length-prefixed messages, answered in order.
 async fn serve_tcp(mut stream: TcpStream, handler: Arc<Handler>) {
+    let ipv6 = stream.peer_addr().is_ok_and(|a| a.is_ipv6());
     let idle = std::time::Duration::from_secs(10);
     loop {
         let mut len = [0u8; 2];
@@ -236,7 +261,7 @@ async fn serve_tcp(mut stream: TcpStream, handler: Arc<Handler>) {
         if stream.read_exact(&mut packet).await.is_err() {
             return;
         }
-        let Some(reply) = handler.handle(&packet, true).await else {
+        let Some(reply) = handler.handle(&packet, true, ipv6).await else {
             return;
         };
         let Ok(n) = u16::try_from(reply.len()) else {
@@ -281,6 +306,7 @@ mod tests {
             domain: "cluster.local".into(),
             zone: rx,
             upstreams: Upstreams::default(),
+            metrics: Arc::new(Metrics::new("127.0.0.1:53".parse().unwrap())),
         }
     }
 
@@ -299,15 +325,15 @@ mod tests {
     async fn long_udp_answers_are_truncated_tcp_ones_not() {
         let h = handler(60);
         let q = query("big.default.svc.cluster.local.", false);
-        let udp = Message::from_vec(&h.handle(&q, false).await.unwrap()).unwrap();
+        let udp = Message::from_vec(&h.handle(&q, false, false).await.unwrap()).unwrap();
         assert!(udp.metadata.truncation);
         assert!(udp.answers.is_empty());
-        let tcp = Message::from_vec(&h.handle(&q, true).await.unwrap()).unwrap();
+        let tcp = Message::from_vec(&h.handle(&q, true, false).await.unwrap()).unwrap();
         assert!(!tcp.metadata.truncation);
         assert_eq!(tcp.answers.len(), 60);
         // With EDNS the client takes up to 1232 bytes: 60 answers fit.
         let q = query("big.default.svc.cluster.local.", true);
-        let udp = Message::from_vec(&h.handle(&q, false).await.unwrap()).unwrap();
+        let udp = Message::from_vec(&h.handle(&q, false, false).await.unwrap()).unwrap();
         assert!(!udp.metadata.truncation);
         assert_eq!(udp.answers.len(), 60);
     }
@@ -316,7 +342,7 @@ mod tests {
     async fn no_upstream_is_servfail() {
         let h = handler(1);
         let q = query("example.com.", false);
-        let m = Message::from_vec(&h.handle(&q, false).await.unwrap()).unwrap();
+        let m = Message::from_vec(&h.handle(&q, false, false).await.unwrap()).unwrap();
         assert_eq!(m.metadata.response_code, ResponseCode::ServFail);
     }
 }

@@ -98,6 +98,7 @@ async fn start() -> (TestServer, kube::Client, dns::Dns) {
             domain: "cluster.local".into(),
             listen: "127.0.0.1:0".parse().unwrap(),
             upstreams: dns::UpstreamSource::Fixed(vec![fake_upstream().await]),
+            metrics_listen: Some("127.0.0.1:0".parse().unwrap()),
         },
     )
     .await
@@ -343,6 +344,7 @@ async fn kube_dns_service_and_slice() {
         node_name: "node-a".into(),
         node_ip: "192.0.2.7".parse().unwrap(),
         port: 10053,
+        metrics_port: Some(10055),
     };
     dns::kube_dns::ensure(&client, &target).await.unwrap();
     // Twice is the same as once.
@@ -377,7 +379,21 @@ async fn kube_dns_service_and_slice() {
     let slices = Api::<EndpointSlice>::namespaced(client.clone(), "kube-system");
     let slice = slices.get("kube-dns-node-a").await.unwrap();
     assert_eq!(slice.endpoints[0].addresses, vec!["192.0.2.7".to_string()]);
-    assert_eq!(slice.ports.as_ref().unwrap()[0].port, Some(10053));
+    let slice_ports: Vec<_> = slice
+        .ports
+        .clone()
+        .unwrap()
+        .into_iter()
+        .map(|p| (p.name.unwrap(), p.port.unwrap()))
+        .collect();
+    assert_eq!(
+        slice_ports,
+        vec![
+            ("dns".into(), 10053),
+            ("dns-tcp".into(), 10053),
+            ("metrics".into(), 10055)
+        ]
+    );
     // A new port (a restart with port 0) is written back.
     let moved = dns::kube_dns::Target {
         port: 10054,
@@ -385,9 +401,96 @@ async fn kube_dns_service_and_slice() {
     };
     dns::kube_dns::ensure(&client, &moved).await.unwrap();
     let slice = slices.get("kube-dns-node-a").await.unwrap();
-    assert!(slice.ports.unwrap().iter().all(|p| p.port == Some(10054)));
+    let ports = slice.ports.unwrap();
+    assert!(
+        ports
+            .iter()
+            .filter(|p| p.name.as_deref() != Some("metrics"))
+            .all(|p| p.port == Some(10054)),
+        "{ports:?}"
+    );
     // kubectl cluster-info finds it by its labels.
     let out = s.ok(&["cluster-info"]);
     assert!(out.contains("CoreDNS is running at"), "{out}");
+    stop(s).await;
+}
+
+/// `GET /metrics` over plain HTTP/1.0.
+async fn scrape(addr: SocketAddr) -> String {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut body = String::new();
+    s.read_to_string(&mut body).await.unwrap();
+    body
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_requests_as_coredns_does() {
+    let (s, _client, dns) = start().await;
+    let metrics = dns.metrics_addr.expect("metrics served");
+    // Until the zone is there, cluster names are SERVFAIL; wait for an answer.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let m = ask(
+            dns.addr,
+            "kubernetes.default.svc.cluster.local.",
+            RecordType::A,
+        )
+        .await;
+        if m.metadata.response_code == ResponseCode::NoError {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no answer for kubernetes.default"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    ask(
+        dns.addr,
+        "missing.default.svc.cluster.local.",
+        RecordType::A,
+    )
+    .await;
+    ask(dns.addr, "example.com.", RecordType::A).await;
+    ask_tcp(
+        dns.addr,
+        "kubernetes.default.svc.cluster.local.",
+        RecordType::AAAA,
+    )
+    .await;
+    let text = scrape(metrics).await;
+    assert!(
+        text.starts_with("HTTP/1.0 200") || text.starts_with("HTTP/1.1 200"),
+        "{text}"
+    );
+    let server = format!("dns://:{}", dns.addr.port());
+    let requests = |proto: &str, t: &str| {
+        format!(
+            r#"coredns_dns_requests_total{{server="{server}",zone=".",view="",proto="{proto}",family="1",type="{t}"}}"#
+        )
+    };
+    let value = |series: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series))
+            .unwrap_or_else(|| panic!("no {series} in {text}"))
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    assert!(value(&requests("udp", "A")) >= 3.0);
+    assert_eq!(value(&requests("tcp", "AAAA")), 1.0);
+    let responses = |rcode: &str, plugin: &str| {
+        format!(
+            r#"coredns_dns_responses_total{{server="{server}",zone=".",view="",rcode="{rcode}",plugin="{plugin}"}}"#
+        )
+    };
+    assert_eq!(value(&responses("NXDOMAIN", "kubernetes")), 1.0);
+    assert_eq!(value(&responses("NOERROR", "forward")), 1.0);
+    assert!(value(&responses("NOERROR", "kubernetes")) >= 2.0);
+    assert!(text.contains("coredns_dns_request_duration_seconds_bucket{"));
+    drop(dns);
     stop(s).await;
 }

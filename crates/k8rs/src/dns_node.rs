@@ -26,10 +26,17 @@ pub struct DnsArgs {
     /// must come from the address the proxy DNATed the query to.
     #[arg(long)]
     pub dns_listen: Option<SocketAddr>,
+    /// Where the DNS server's Prometheus `/metrics` are served (CoreDNS's port;
+    /// default: the DNS server's address, port 9153, or a free port when the DNS port
+    /// is 0). The kube-dns Service's `metrics` port leads here.
+    #[arg(long)]
+    pub dns_metrics_listen: Option<SocketAddr>,
 }
 
 /// The DNS server's port unless `--dns-listen` says otherwise.
 const DEFAULT_PORT: u16 = 10053;
+/// CoreDNS's metrics port.
+const METRICS_PORT: u16 = 9153;
 
 /// How often the Service and the EndpointSlice are checked (and repaired).
 const ENSURE_INTERVAL: Duration = Duration::from_secs(60);
@@ -51,12 +58,18 @@ pub fn start(
         router,
         UserInfo::new("system:k8rs-dns", vec!["system:masters".into()]),
     );
+    let listen = args
+        .dns_listen
+        .unwrap_or_else(|| SocketAddr::new(node_ip, DEFAULT_PORT));
+    let metrics_listen = args.dns_metrics_listen.unwrap_or_else(|| {
+        let port = if listen.port() == 0 { 0 } else { METRICS_PORT };
+        SocketAddr::new(listen.ip(), port)
+    });
     let opts = dns::Options {
         domain: args.cluster_domain.clone(),
-        listen: args
-            .dns_listen
-            .unwrap_or_else(|| SocketAddr::new(node_ip, DEFAULT_PORT)),
+        listen,
         upstreams: dns::UpstreamSource::ResolvConf("/etc/resolv.conf".into()),
+        metrics_listen: Some(metrics_listen),
     };
     let node_name = node_name.to_string();
     tokio::spawn(async move {
@@ -72,6 +85,7 @@ pub fn start(
             node_name,
             node_ip,
             port: server.addr.port(),
+            metrics_port: server.metrics_addr.map(|a| a.port()),
         };
         loop {
             let wait = match dns::kube_dns::ensure(&client, &target).await {

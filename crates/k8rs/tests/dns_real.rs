@@ -97,6 +97,20 @@ fn pods_resolve_services_through_the_cluster_dns() {
         },
     );
 
+    // CoreDNS's metrics, through the Service's `metrics` port, count that query.
+    let metrics = node.wait(
+        "DNS metrics via 10.203.0.10:9153",
+        Duration::from_secs(30),
+        || {
+            support::http_get("10.203.0.10:9153".parse().unwrap(), "/metrics")
+                .filter(|m| m.contains("coredns_dns_requests_total{"))
+        },
+    );
+    assert!(
+        metrics.contains(r#"rcode="NOERROR",plugin="kubernetes"}"#),
+        "{metrics}"
+    );
+
     // From a pod, through its resolv.conf.
     let asked = Instant::now();
     s.kubectl_ok(&[
