@@ -4,11 +4,17 @@
 //! Order matters: the Node is registered first so node IPAM can give it a podCIDR,
 //! the CNI config is written from that podCIDR, and only then does containerd start,
 //! since it loads CNI configs at startup.
+//!
+//! On shutdown containerd gets SIGTERM and [`CONTAINERD_STOP_GRACE`] to exit, so it
+//! closes its metadata database cleanly; the pods' shims, and so the pods, keep
+//! running (as k3s leaves them) for the next start to adopt. Only a panic or an
+//! abandoned task drops containerd, which kills it.
 
+use std::future::Future;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use apiserver::auth::UserInfo;
@@ -51,22 +57,83 @@ pub struct NodeParams {
 /// How long the agent waits for the controller manager's node IPAM.
 const POD_CIDR_WAIT: Duration = Duration::from_secs(120);
 
+/// How long containerd has to exit after SIGTERM before it is killed.
+pub const CONTAINERD_STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// The agent a server runs in the background.
+pub struct InServer {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl InServer {
+    /// Stops the agent and waits for its containerd to exit.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(());
+        let bound = CONTAINERD_STOP_GRACE + Duration::from_secs(5);
+        if tokio::time::timeout(bound, self.task).await.is_err() {
+            tracing::warn!(?bound, "the node agent did not stop in time");
+        }
+    }
+}
+
 /// Starts the agent of a server (a control-plane node) in the background; failures
 /// are logged, the control plane keeps running.
-pub fn start_in_server(router: Router, params: NodeParams) {
+pub fn start_in_server(router: Router, params: NodeParams) -> InServer {
     let user = UserInfo::new(
         format!("system:node:{}", params.node_name),
         vec!["system:nodes".into()],
     );
     let client = crate::inprocess::client(router, user);
-    tokio::spawn(async move {
-        if let Err(e) = run(client, params, true).await {
+    let (stop, stopped) = tokio::sync::oneshot::channel();
+    let task = tokio::spawn(async move {
+        let shutdown = async {
+            let _ = stopped.await;
+        };
+        if let Err(e) = run(client, params, true, shutdown).await {
             tracing::error!(error = format!("{e:#}"), "the node agent stopped");
         }
     });
+    InServer { stop, task }
 }
 
-pub async fn run(client: kube::Client, p: NodeParams, control_plane: bool) -> Result<()> {
+/// Runs the agent until it fails or `shutdown` resolves; either way its containerd
+/// is then stopped gracefully.
+pub async fn run(
+    client: kube::Client,
+    p: NodeParams,
+    control_plane: bool,
+    shutdown: impl Future<Output = ()>,
+) -> Result<()> {
+    let mut containerd = None;
+    let result = tokio::select! {
+        r = serve(client, p, control_plane, &mut containerd) => r,
+        () = shutdown => Ok(()),
+    };
+    if let Some(c) = containerd.take() {
+        stop_containerd(c).await;
+    }
+    result
+}
+
+async fn stop_containerd(containerd: Containerd) {
+    let started = Instant::now();
+    match containerd.stop(CONTAINERD_STOP_GRACE).await {
+        Ok(status) => {
+            tracing::info!(?status, elapsed = ?started.elapsed(), "containerd stopped");
+        }
+        Err(e) => tracing::warn!(error = %e, "stopping containerd failed"),
+    }
+}
+
+/// Everything the agent runs; `containerd` holds the runtime once it started, for
+/// [`run`] to stop.
+async fn serve(
+    client: kube::Client,
+    p: NodeParams,
+    control_plane: bool,
+    containerd: &mut Option<Containerd>,
+) -> Result<()> {
     let dir = p.data_dir.join("agent");
     let api = kubelet::server::KubeletApi::bind(kubelet::server::ServerConfig {
         addr: SocketAddr::new(IpAddr::from([0, 0, 0, 0]), p.args.kubelet_port),
@@ -103,10 +170,10 @@ pub async fn run(client: kube::Client, p: NodeParams, control_plane: bool) -> Re
 
     let containerd_config = ContainerdConfig::new(dir.join("containerd"), &cni_dir);
     stop_stale_containerd(&containerd_config).await;
-    let containerd = Containerd::start(containerd_config)
+    let started = Containerd::start(containerd_config)
         .await
         .context("starting containerd")?;
-    let cri = containerd.client().clone();
+    let cri = containerd.insert(started).client().clone();
     cri::images::install_builtin(&cri, &dir.join("images"))
         .await
         .context("importing the builtin images")?;
@@ -116,10 +183,7 @@ pub async fn run(client: kube::Client, p: NodeParams, control_plane: bool) -> Re
         images: Arc::new(cri),
     };
     tokio::spawn(api.serve(runtime.clone(), kubelet.config()));
-    let result = kubelet.run(runtime).await;
-    // containerd lives as long as the kubelet (dropping it stops containerd).
-    drop(containerd);
-    Ok(result?)
+    Ok(kubelet.run(runtime).await?)
 }
 
 /// A containerd left running by a killed agent still holds our state (the lock on its

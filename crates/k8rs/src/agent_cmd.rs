@@ -131,13 +131,11 @@ pub async fn run(args: AgentCmdArgs) -> Result<()> {
         },
         client_ca_pem: ca,
     };
-    tokio::select! {
-        r = crate::agent::run(client, params, false) => r,
-        _ = crate::supervise::shutdown_signal() => {
-            tracing::info!("signal received; stopping");
-            Ok(())
-        }
-    }
+    let shutdown = async {
+        crate::supervise::shutdown_signal().await;
+        tracing::info!("signal received; stopping");
+    };
+    crate::agent::run(client, params, false, shutdown).await
 }
 
 /// One HTTPS request; returns the status and body.

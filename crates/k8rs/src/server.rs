@@ -287,25 +287,25 @@ pub async fn run(args: ServerArgs) -> Result<()> {
         args.cluster_dns,
     );
     crate::ingress_node::start_cluster(router.clone(), &args.agent.ingress);
-    if !args.disable_agent {
-        crate::agent::start_in_server(
-            router,
-            crate::agent::NodeParams {
-                data_dir: args.data_dir.clone(),
-                node_name: node_name.clone(),
-                node_ip: advertise,
-                cluster_dns: args.cluster_dns,
-                cluster_domain: args.dns.cluster_domain.clone(),
-                args: args.agent.clone(),
-                kubelet_serving: pki.issue_kubelet_serving(
-                    &node_name,
-                    &[node_name.clone(), hostname()],
-                    &[advertise, IpAddr::from([127, 0, 0, 1])],
-                )?,
-                client_ca_pem: pki.client_ca_pem().to_string(),
-            },
-        );
-    }
+    let agent = if args.disable_agent {
+        None
+    } else {
+        let params = crate::agent::NodeParams {
+            data_dir: args.data_dir.clone(),
+            node_name: node_name.clone(),
+            node_ip: advertise,
+            cluster_dns: args.cluster_dns,
+            cluster_domain: args.dns.cluster_domain.clone(),
+            args: args.agent.clone(),
+            kubelet_serving: pki.issue_kubelet_serving(
+                &node_name,
+                &[node_name.clone(), hostname()],
+                &[advertise, IpAddr::from([127, 0, 0, 1])],
+            )?,
+            client_ca_pem: pki.client_ca_pem().to_string(),
+        };
+        Some(crate::agent::start_in_server(router, params))
+    };
     tracing::info!(kubeconfig = %args.write_kubeconfig.display(), "k8rs is ready");
 
     if args.exit_with_stdin {
@@ -316,6 +316,9 @@ pub async fn run(args: ServerArgs) -> Result<()> {
     } else {
         crate::supervise::shutdown_signal().await;
         tracing::info!("signal received; stopping");
+    }
+    if let Some(agent) = agent {
+        agent.shutdown().await;
     }
     Ok(())
 }

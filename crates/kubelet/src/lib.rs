@@ -145,15 +145,24 @@ impl Kubelet {
 
     /// Reports node status from the runtime and runs the node's pods; returns only on
     /// an error the kubelet cannot retry.
+    /// Dropping the future (the agent shutting down) stops the status reports too, so
+    /// none goes out about a runtime that is being stopped.
     pub async fn run(self, runtime: Runtime) -> Result<()> {
         let status = tokio::spawn(node::status_forever(
             self.client.clone(),
             self.config.clone(),
             runtime.clone(),
         ));
-        let result = pods::run(self.client.clone(), self.config.clone(), runtime).await;
-        status.abort();
-        result
+        let _status = AbortOnDrop(status);
+        pods::run(self.client.clone(), self.config.clone(), runtime).await
+    }
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
