@@ -6,10 +6,14 @@
 //!   with the new spec; removing it stops the container and deletes the mirror;
 //! - an agent killed (SIGKILL, then SIGTERM) and started again on the same data dir
 //!   keeps its pods running: same container IDs, restartCount 0, same pod IP, still
-//!   serving; pods deleted while it was down have their containers removed.
+//!   serving; pods deleted while it was down have their containers removed;
+//! - a pod whose sandbox died while the agent was down restarts with its count carried
+//!   on (`sandbox_died.rs`).
 //!
 //! Needs root and scripts/deps.sh's packages; fails (never skips) without them.
 
+#[path = "node_restart_real/sandbox_died.rs"]
+mod sandbox_died;
 mod support;
 
 use std::net::SocketAddr;
@@ -383,8 +387,9 @@ spec:
     };
     check(&agent, "SIGKILL");
 
-    // SIGTERM: the agent's own exit path (its containerd stops too).
+    // SIGTERM: the agent's own exit path (its containerd stops too, gracefully).
     agent.stop("TERM");
+    sandbox_died::assert_containerd_stopped(&agent);
     assert_eq!(
         http_get(addr, "/demo/hello").as_deref(),
         Some("hello, world!")

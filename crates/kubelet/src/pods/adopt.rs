@@ -66,6 +66,16 @@ pub fn restart_count(c: &Container) -> u32 {
         .unwrap_or_else(|| c.metadata.as_ref().map_or(0, |m| m.attempt))
 }
 
+/// The highest attempt among a container's log files (`<n>.log` in its log
+/// directory), which outlive the runtime's records of its containers.
+pub fn last_logged_attempt(dir: &std::path::Path) -> Option<u32> {
+    std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.strip_suffix(".log")?.parse().ok())
+        .max()
+}
+
 fn is_ready(s: &PodSandbox) -> bool {
     s.state == PodSandboxState::SandboxReady as i32
 }
@@ -188,6 +198,16 @@ mod tests {
             labels: HashMap::from([(CONTAINER_LABEL.into(), name.into())]),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn last_attempt_from_the_log_files() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(last_logged_attempt(&dir.path().join("none")), None);
+        for f in ["0.log", "2.log", "10.log", "x.log", "3.log.tmp"] {
+            std::fs::write(dir.path().join(f), "").unwrap();
+        }
+        assert_eq!(last_logged_attempt(dir.path()), Some(10));
     }
 
     #[test]

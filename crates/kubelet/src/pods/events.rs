@@ -46,6 +46,17 @@ impl Recorder {
 
     /// An event about one container (`fieldPath: spec.containers{name}`), logged too.
     pub async fn container(&self, container: &str, warning: bool, reason: &str, message: &str) {
+        let path = format!("spec.containers{{{container}}}");
+        self.record(Some(path), warning, reason, message).await;
+    }
+
+    /// An event about the pod as a whole (no fieldPath), logged too.
+    pub async fn pod(&self, warning: bool, reason: &str, message: &str) {
+        self.record(None, warning, reason, message).await;
+    }
+
+    async fn record(&self, field_path: Option<String>, warning: bool, reason: &str, message: &str) {
+        let container = field_path.as_deref().unwrap_or_default();
         if warning {
             tracing::warn!(pod = ?self.pod.name, container, reason, message, "pod event");
         } else {
@@ -78,7 +89,7 @@ impl Recorder {
             Timestamp::now().as_nanosecond()
         );
         let mut involved = self.pod.clone();
-        involved.field_path = Some(format!("spec.containers{{{container}}}"));
+        involved.field_path = field_path;
         let event = Event {
             metadata: ObjectMeta {
                 name: Some(name.clone()),

@@ -12,6 +12,7 @@ use serde_json::Value;
 use tokio::sync::watch;
 
 mod hooks;
+mod recreate;
 mod report;
 mod resume;
 mod terminate;
@@ -42,6 +43,9 @@ struct Rec {
     current: Option<ContainerStatus>,
     previous: Option<ContainerStatus>,
     restart_count: u32,
+    /// A container of this name ran before and is gone (with a sandbox that died, or
+    /// removed behind our back): the next one is a restart, attempt restart_count + 1.
+    ran_before: bool,
     waiting: Option<(String, String)>,
     /// The delay before the next restart; None until the first restart.
     backoff: Option<Duration>,
@@ -59,6 +63,9 @@ struct Worker {
     /// The static pod's mirror pod UID, once there is one.
     mirror: Option<String>,
     sandbox: Option<Sandbox>,
+    /// The CRI attempt of the next sandbox: one more than a dead one's, as upstream
+    /// (the runtime refuses a second sandbox of the same name and attempt).
+    sandbox_attempt: u32,
     /// Sandboxes an earlier kubelet left for this pod that it did not adopt; removed
     /// with the pod (a finished pod's keep its containers' logs until then).
     stale: Vec<String>,
@@ -86,6 +93,7 @@ pub async fn run(ctx: Arc<Ctx>, mut rx: watch::Receiver<Option<Desired>>, found:
         is_static,
         mirror: None,
         sandbox: None,
+        sandbox_attempt: 0,
         stale: Vec::new(),
         sandbox_error: None,
         containers: HashMap::new(),
@@ -97,7 +105,9 @@ pub async fn run(ctx: Arc<Ctx>, mut rx: watch::Receiver<Option<Desired>>, found:
         uid: first.pod.metadata.uid.clone(),
         events: None,
     };
-    let mut found = found;
+    // With nothing in the runtime, the API's status still tells whether the pod's
+    // containers ran before (the runtime's state was lost): their counts carry on.
+    let mut found = found.or_else(|| recreate::ran_before(&first.pod).then(Found::default));
     loop {
         let desired = rx.borrow_and_update().clone();
         let Some(Desired { pod, source }) = desired else {
@@ -189,7 +199,10 @@ impl Worker {
     }
 
     async fn run_sandbox(&mut self, pod: &Pod) {
-        let config = spec::sandbox_config(&self.ctx.config, pod);
+        let mut config = spec::sandbox_config(&self.ctx.config, pod);
+        if let Some(m) = config.metadata.as_mut() {
+            m.attempt = self.sandbox_attempt;
+        }
         if let Err(e) = std::fs::create_dir_all(&config.log_directory) {
             self.sandbox_error = Some(format!("cannot create {}: {e}", config.log_directory));
             return;
@@ -229,7 +242,12 @@ impl Worker {
         let rt = self.ctx.runtime.runtime.clone();
         let rec = self.containers.entry(c.name.clone()).or_default();
         let Some(id) = rec.id.clone() else {
-            self.start_container(pod, c, 0).await;
+            let attempt = if rec.ran_before {
+                rec.restart_count + 1
+            } else {
+                0
+            };
+            self.start_container(pod, c, attempt).await;
             return;
         };
         match rt.container_status(&id).await {
@@ -238,6 +256,7 @@ impl Worker {
                 // Removed behind our back: run it again.
                 rec.id = None;
                 rec.current = None;
+                rec.ran_before = true;
                 return;
             }
             Err(e) => {
@@ -316,11 +335,13 @@ impl Worker {
                     rec.restart_count = attempt;
                 }
                 // Keep one dead container (its log serves --previous); remove older ones.
-                if let Some(old) = rec.previous.take() {
+                if let Some(cur) = rec.current.take()
+                    && let Some(old) = rec.previous.replace(cur)
+                {
                     let _ = rt.remove_container(&old.id).await;
                 }
-                rec.previous = rec.current.take();
                 rec.current = status;
+                rec.ran_before = false;
                 rec.id = Some(id);
                 rec.waiting = None;
                 rec.exited_at = None;

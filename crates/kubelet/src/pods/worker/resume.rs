@@ -34,12 +34,13 @@ impl Worker {
         // A pod that never restarts its containers keeps even a stopped sandbox: its
         // exited containers say how it ended. Others start over in a new one.
         let never = spec.restart_policy.as_deref() == Some("Never");
-        let chosen = found.sandbox(never).cloned();
-        let others = found.others(chosen.as_ref().map(|s| s.id.as_str()));
-        adopt::remove_sandboxes(&self.ctx.runtime, &others).await;
-        let Some(sb) = chosen else {
+        let Some(sb) = found.sandbox(never).cloned() else {
+            // Its sandbox died while no kubelet watched: a new one, with the counts
+            // carried on.
+            self.recreate(pod, &found).await;
             return;
         };
+        adopt::remove_sandboxes(&self.ctx.runtime, &found.others(Some(&sb.id))).await;
         let rt = self.ctx.runtime.runtime.clone();
         let ip = match rt.pod_sandbox_status(&sb.id).await {
             Ok(s) => s.status.and_then(|s| s.network).map(|n| n.ip),
@@ -48,9 +49,14 @@ impl Worker {
                 None
             }
         };
+        let mut config = spec::sandbox_config(&self.ctx.config, pod);
+        if let (Some(m), Some(found)) = (config.metadata.as_mut(), sb.metadata.as_ref()) {
+            m.attempt = found.attempt;
+        }
+        self.sandbox_attempt = config.metadata.as_ref().map_or(0, |m| m.attempt + 1);
         self.sandbox = Some(Sandbox {
             id: sb.id.clone(),
-            config: spec::sandbox_config(&self.ctx.config, pod),
+            config,
             ip: ip.unwrap_or_default(),
             stopped: sb.state != PodSandboxState::SandboxReady as i32,
         });

@@ -1,0 +1,134 @@
+//! A pod whose sandbox and container die while the agent is down (their processes
+//! killed through runc, as a crash or the OOM killer would) is re-created by the
+//! restarted agent as upstream's kubelet does: a new sandbox, a new container, and the
+//! restartCount carried on from the dead one, which becomes the lastState.
+//! Also: the agent's SIGTERM stops its containerd gracefully.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use cri::RuntimeService;
+
+use super::support::agent::Agent;
+use super::support::at_address::containerd_pid;
+use super::{running_container, server, wait_node_ready, wait_pod};
+
+fn containerd_config(agent: &Agent) -> cri::containerd::Config {
+    let dir = agent.data.join("agent");
+    cri::containerd::Config::new(dir.join("containerd"), dir.join("etc/cni/net.d"))
+}
+
+/// After the agent exited on SIGTERM: its containerd exited too, on SIGTERM alone.
+pub fn assert_containerd_stopped(agent: &Agent) {
+    assert_eq!(containerd_pid(&containerd_config(agent)), None);
+    let log = agent.log();
+    let stopped = log.lines().rfind(|l| l.contains("containerd stopped"));
+    let stopped = stopped.unwrap_or_else(|| panic!("{log}"));
+    eprintln!("{}", stopped.trim());
+    assert!(!log.contains("containerd ignored SIGTERM"), "{log}");
+}
+
+/// The sandbox of the container `id` (without `containerd://`).
+fn sandbox_of(agent: &Agent, id: &str) -> String {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let client = cri::CriClient::connect(containerd_config(agent).socket())
+            .await
+            .unwrap();
+        let listed = client.list_containers(None).await.unwrap();
+        let c = listed.into_iter().find(|c| c.id == id).expect("container");
+        c.pod_sandbox_id
+    })
+}
+
+/// SIGKILLs a runc container of the agent (its shim lives on and reaps it) and waits
+/// until runc reports it stopped.
+fn kill_runc(agent: &Agent, id: &str) {
+    let root = containerd_config(agent).state_dir.join("state/runc/k8s.io");
+    let runc = |args: &[&str]| {
+        Command::new("runc")
+            .arg("--root")
+            .arg(&root)
+            .args(args)
+            .output()
+            .expect("runc")
+    };
+    let out = runc(&["kill", id, "KILL"]);
+    assert!(out.status.success(), "{out:?}");
+    super::support::wait_for(&format!("{id} stopped"), Duration::from_secs(30), || {
+        let out = runc(&["state", id]);
+        let state: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+        (state["status"] == "stopped").then_some(())
+    });
+}
+
+#[test]
+fn a_sandbox_that_died_while_the_agent_was_down_restarts_counting_on() {
+    const NODE: &str = "k8st-phoenix";
+    let server = server("10.214.0.0/17", "10.215.0.0/17", "10.215.0.10");
+    let dir = tempfile::tempdir().unwrap();
+    let mut agent = Agent::start(&server, &dir.path().join("agent"), NODE, "k8st2", &[]);
+    wait_node_ready(&server, &agent);
+    server.apply(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: phoenix}
+spec:
+  terminationGracePeriodSeconds: 1
+  containers: [{name: main, image: busybox, command: [sh, -c, 'echo run; exec sleep 3600']}]
+"#,
+    );
+    let first = wait_pod(&server, &agent, "phoenix", "Running", |p| {
+        running_container(p?)
+    });
+    let id = first.trim_start_matches("containerd://").to_string();
+    let sandbox = sandbox_of(&agent, &id);
+
+    agent.stop("TERM");
+    assert_containerd_stopped(&agent);
+    kill_runc(&agent, &id);
+    kill_runc(&agent, &sandbox);
+    let restarted = Instant::now();
+    agent.restart();
+    let p = wait_pod(
+        &server,
+        &agent,
+        "phoenix",
+        "Running in a new container",
+        |p| {
+            let p = p?;
+            (running_container(p)? != first).then(|| p.clone())
+        },
+    );
+    eprintln!(
+        "restarted agent re-created a dead sandbox after {:?}",
+        restarted.elapsed()
+    );
+    let c = &p["status"]["containerStatuses"][0];
+    assert_eq!(c["restartCount"], 1, "{p:#}");
+    let last = &c["lastState"]["terminated"];
+    assert_eq!(last["containerID"], first.as_str(), "{p:#}");
+    assert_eq!(last["exitCode"], 137, "{p:#}");
+    assert_eq!(server.kubectl_ok(&["logs", "phoenix"]), "run\n");
+    assert_eq!(
+        server.kubectl_ok(&["logs", "phoenix", "--previous"]),
+        "run\n"
+    );
+    let events = server.kubectl_ok(&[
+        "get",
+        "events",
+        "--field-selector",
+        "reason=SandboxChanged,involvedObject.name=phoenix",
+        "-o",
+        "jsonpath={.items[*].message}",
+    ]);
+    assert_eq!(
+        events,
+        "Pod sandbox changed, it will be killed and re-created."
+    );
+    assert!(agent.log().contains("re-creating it"));
+}
