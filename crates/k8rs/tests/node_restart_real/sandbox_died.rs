@@ -1,7 +1,8 @@
 //! A pod whose sandbox and container die while the agent is down (their processes
 //! killed through runc, as a crash or the OOM killer would) is re-created by the
 //! restarted agent as upstream's kubelet does: a new sandbox, a new container, and the
-//! restartCount carried on from the dead one, which becomes the lastState.
+//! restartCount carried on from the dead one, which becomes the lastState; and so
+//! again when the sandbox dies under the running agent.
 //! Also: the agent's SIGTERM stops its containerd gracefully.
 
 use std::process::Command;
@@ -45,7 +46,7 @@ fn sandbox_of(agent: &Agent, id: &str) -> String {
 }
 
 /// SIGKILLs a runc container of the agent (its shim lives on and reaps it) and waits
-/// until runc reports it stopped.
+/// until runc reports it stopped (or gone: a running containerd deletes it).
 fn kill_runc(agent: &Agent, id: &str) {
     let root = containerd_config(agent).state_dir.join("state/runc/k8s.io");
     let runc = |args: &[&str]| {
@@ -60,8 +61,8 @@ fn kill_runc(agent: &Agent, id: &str) {
     assert!(out.status.success(), "{out:?}");
     super::support::wait_for(&format!("{id} stopped"), Duration::from_secs(30), || {
         let out = runc(&["state", id]);
-        let state: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
-        (state["status"] == "stopped").then_some(())
+        let state: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        (!out.status.success() || state["status"] == "stopped").then_some(())
     });
 }
 
@@ -90,8 +91,8 @@ spec:
 
     agent.stop("TERM");
     assert_containerd_stopped(&agent);
-    kill_runc(&agent, &id);
     kill_runc(&agent, &sandbox);
+    kill_runc(&agent, &id);
     let restarted = Instant::now();
     agent.restart();
     let p = wait_pod(
@@ -131,4 +132,32 @@ spec:
         "Pod sandbox changed, it will be killed and re-created."
     );
     assert!(agent.log().contains("re-creating it"));
+
+    // Again with the agent running: the sandbox dies first (so the container cannot
+    // just be restarted in it), then the container; the kubelet sees the container
+    // exit, finds its sandbox dead, and re-creates both.
+    let second = running_container(&p).unwrap();
+    let id = second.trim_start_matches("containerd://").to_string();
+    let sandbox = sandbox_of(&agent, &id);
+    let killed = Instant::now();
+    kill_runc(&agent, &sandbox);
+    kill_runc(&agent, &id);
+    let p = wait_pod(&server, &agent, "phoenix", "Running again", |p| {
+        let p = p?;
+        let c = running_container(p)?;
+        (c != first && c != second).then(|| p.clone())
+    });
+    eprintln!(
+        "a sandbox killed under the agent re-created after {:?}",
+        killed.elapsed()
+    );
+    let c = &p["status"]["containerStatuses"][0];
+    assert_eq!(c["restartCount"], 2, "{p:#}");
+    assert_eq!(
+        c["lastState"]["terminated"]["containerID"],
+        second.as_str(),
+        "{p:#}"
+    );
+    // Re-created, not restarted in the dead sandbox (where it could not run).
+    assert_eq!(agent.log().matches("re-creating it").count(), 2);
 }

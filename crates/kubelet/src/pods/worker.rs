@@ -156,6 +156,7 @@ impl Worker {
             .volumes
             .sync(&self.ctx.client, &self.ctx.config, pod)
             .await;
+        self.check_sandbox(pod).await;
         if self.sandbox.is_none() {
             if let Err(e) = volumes {
                 self.sandbox_error = Some(e.to_string());

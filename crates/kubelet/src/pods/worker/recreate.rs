@@ -1,17 +1,18 @@
-//! A pod whose sandbox died while no kubelet watched (its processes killed, the node
-//! rebooted, the runtime's state lost) starts over as upstream's computePodActions
-//! has it: the dead sandbox is stopped and a new one made with the next attempt, and
+//! A pod whose sandbox died (its processes killed, the node rebooted, the runtime's
+//! state lost), whether found so at start or seen once one of its containers exited,
+//! starts over as upstream's computePodActions has it: the dead sandbox is stopped and a new one made with the next attempt, and
 //! every container starts again in it as a restart. Its restartCount carries on from
 //! the dead container's, else from the `<n>.log` files earlier attempts left (as
 //! upstream's calcRestartCountByLogDir), else from the pod's last reported status; the
 //! dead container is its lastState. Init containers run again from the first, as
 //! upstream purges them with the sandbox.
 
+use cri::v1::PodSandboxState;
 use k8s_openapi::api::core::v1::{ContainerStatus as ApiStatus, Pod};
 
 use super::super::adopt::{self, Found};
 use super::super::spec;
-use super::{Rec, Worker};
+use super::{Rec, Worker, exited};
 
 /// Whether the pod's reported status shows containers that ran (not a new pod).
 pub fn ran_before(pod: &Pod) -> bool {
@@ -26,6 +27,44 @@ fn reported(pod: &Pod) -> Vec<ApiStatus> {
 }
 
 impl Worker {
+    /// Re-creates the running sandbox if it died. Asked only once a container exited
+    /// (how a dead sandbox shows; upstream's PLEG lists sandboxes every second), so a
+    /// healthy pod costs no runtime call. Never-restarting pods are left to finish.
+    pub(super) async fn check_sandbox(&mut self, pod: &Pod) {
+        let Some(s) = self.sandbox.as_ref().filter(|s| !s.stopped) else {
+            return;
+        };
+        let spec = pod.spec.as_ref();
+        let never = spec.and_then(|s| s.restart_policy.as_deref()) == Some("Never");
+        let any_exited = self
+            .containers
+            .values()
+            .any(|r| r.current.as_ref().is_some_and(exited));
+        if never || !any_exited {
+            return;
+        }
+        let rt = self.ctx.runtime.runtime.clone();
+        let ready = PodSandboxState::SandboxReady as i32;
+        let alive = match rt.pod_sandbox_status(&s.id).await {
+            Ok(r) => r.status.is_none_or(|st| st.state == ready),
+            Err(e) => !e.is_not_found(),
+        };
+        if alive {
+            return;
+        }
+        let uid = pod.metadata.uid.as_deref().unwrap_or_default();
+        let found = match adopt::list(&self.ctx.runtime).await {
+            Ok(mut all) => all.remove(uid).unwrap_or_default(),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list the runtime's sandboxes");
+                return;
+            }
+        };
+        self.sandbox = None;
+        self.containers.clear();
+        self.recreate(pod, &found).await;
+    }
+
     pub(super) async fn recreate(&mut self, pod: &Pod, found: &Found) {
         let rt = self.ctx.runtime.runtime.clone();
         let dead = found.sandbox(true).cloned();
@@ -98,7 +137,7 @@ impl Worker {
             pod = ?pod.metadata.name,
             dead = ?dead_id,
             attempt = self.sandbox_attempt,
-            "the pod's sandbox died while the kubelet was down; re-creating it"
+            "the pod's sandbox died; re-creating it"
         );
     }
 }
