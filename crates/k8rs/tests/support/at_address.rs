@@ -4,7 +4,7 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use super::{Opts, Server};
@@ -24,55 +24,7 @@ impl Server {
     /// A server with its agent whose node address is `node_ip`; the API server still
     /// listens on loopback only.
     pub fn start_with_agent_at(node_ip: IpAddr, opts: Opts) -> Server {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let kubeconfig = dir.path().join("kubeconfig.yaml");
-        let home = dir.path().join("home");
-        std::fs::create_dir_all(&home).unwrap();
-        let log = std::fs::File::create(dir.path().join("server.log")).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_k8rs"))
-            .arg("server")
-            .args(["--data-dir", dir.path().join("data").to_str().unwrap()])
-            .args(["--https-listen-port", "0", "--bind-address", "127.0.0.1"])
-            .args(["--advertise-address", &node_ip.to_string()])
-            .args(["--write-kubeconfig", kubeconfig.to_str().unwrap()])
-            .args(kubelet_port_flag())
-            .arg("--exit-with-stdin")
-            .args(super::ingress_flag(&opts.args))
-            .args(&opts.args)
-            .env("HOME", &home)
-            .env_remove("KUBECONFIG")
-            .env(
-                "RUST_LOG",
-                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
-            )
-            .stdin(Stdio::piped())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("start k8rs server");
-        let server = Server {
-            child,
-            dir,
-            kubeconfig,
-            relaunch: None,
-        };
-        server.wait_ready(Duration::from_secs(60));
-        server
-    }
-}
-
-/// `--kubelet-port 0` (several agents at once, each kubelet API on a free port) when
-/// the binary has that flag.
-fn kubelet_port_flag() -> Vec<&'static str> {
-    let help = Command::new(env!("CARGO_BIN_EXE_k8rs"))
-        .args(["server", "--help"])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
-        .unwrap_or_default();
-    if help.contains("--kubelet-port") {
-        vec!["--kubelet-port", "0"]
-    } else {
-        vec![]
+        Self::spawn_at(opts, true, node_ip)
     }
 }
 

@@ -2,6 +2,7 @@
 //! drives it with the installed `kubectl` and the Python `kubernetes` client.
 #![allow(dead_code)]
 
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
@@ -18,7 +19,15 @@ pub struct Server {
     pub dir: tempfile::TempDir,
     pub kubeconfig: PathBuf,
     /// How to start it again on the same data dir.
-    relaunch: Option<(Opts, bool)>,
+    relaunch: Launch,
+}
+
+/// How a server was started: its flags, whether with its agent, its node address.
+#[derive(Clone)]
+struct Launch {
+    opts: Opts,
+    agent: bool,
+    advertise: IpAddr,
 }
 
 /// Extra flags for a server. Servers get `--disable-ingress` (tests start many
@@ -50,15 +59,26 @@ impl Server {
     }
 
     fn spawn(opts: Opts, agent: bool) -> Server {
+        Self::spawn_at(opts, agent, IpAddr::V4(Ipv4Addr::LOCALHOST))
+    }
+
+    /// Starts a server whose node address is `advertise` (the API server listens on
+    /// loopback only) and waits until it is ready.
+    fn spawn_at(opts: Opts, agent: bool, advertise: IpAddr) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
         let kubeconfig = dir.path().join("kubeconfig.yaml");
         std::fs::create_dir_all(dir.path().join("home")).unwrap();
-        let child = launch(dir.path(), &opts, agent);
+        let relaunch = Launch {
+            opts,
+            agent,
+            advertise,
+        };
+        let child = launch(dir.path(), &relaunch);
         let server = Server {
             child,
             dir,
             kubeconfig,
-            relaunch: Some((opts, agent)),
+            relaunch,
         };
         server.wait_ready(Duration::from_secs(60));
         server
@@ -67,14 +87,10 @@ impl Server {
     /// Starts the server again with the same flags on the same data dir, killing it
     /// first if it still runs. The log is appended to.
     pub fn restart(&mut self) {
-        let (opts, agent) = self
-            .relaunch
-            .clone()
-            .expect("a server started by Server::start* can be restarted");
         self.kill();
         // The restarted server writes it again with its new port.
         let _ = std::fs::remove_file(&self.kubeconfig);
-        self.child = launch(self.dir.path(), &opts, agent);
+        self.child = launch(self.dir.path(), &self.relaunch);
         self.wait_ready(Duration::from_secs(60));
     }
 
@@ -246,7 +262,8 @@ impl Server {
 }
 
 /// Starts `k8rs server` on the data dir under `dir`, logging to `dir/server.log`.
-fn launch(dir: &Path, opts: &Opts, agent: bool) -> Child {
+fn launch(dir: &Path, how: &Launch) -> Child {
+    let (opts, agent) = (&how.opts, how.agent);
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -261,7 +278,7 @@ fn launch(dir: &Path, opts: &Opts, agent: bool) -> Child {
             "--bind-address",
             "127.0.0.1",
             "--advertise-address",
-            "127.0.0.1",
+            &how.advertise.to_string(),
         ])
         .args([
             "--write-kubeconfig",
