@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 
@@ -85,6 +86,35 @@ impl<'a> Endpoints<'a> {
 
     /// The ready endpoints of `service`'s `port` in `namespace`, sorted; empty when
     /// the Service or the port does not exist or nothing is ready.
+    /// For an ExternalName Service, the name and port requests go to, resolved when a
+    /// request comes (as ingress-nginx does): the Service port's numeric targetPort,
+    /// else its port, else the number the Ingress gives.
+    pub fn external_name(
+        &self,
+        namespace: &str,
+        service: &str,
+        port: &PortRef,
+    ) -> Option<(String, u16)> {
+        let spec = self.services.get(&(namespace, service))?.spec.as_ref()?;
+        if spec.type_.as_deref() != Some("ExternalName") {
+            return None;
+        }
+        let host = spec.external_name.clone().filter(|h| !h.is_empty())?;
+        let found = spec.ports.iter().flatten().find(|p| match port {
+            PortRef::Number(n) => p.port == *n,
+            PortRef::Name(name) => p.name.as_deref() == Some(name.as_str()),
+        });
+        let number = match (found, port) {
+            (Some(p), _) => match &p.target_port {
+                Some(IntOrString::Int(t)) if *t != 0 => *t,
+                _ => p.port,
+            },
+            (None, PortRef::Number(n)) => *n,
+            (None, PortRef::Name(_)) => return None,
+        };
+        Some((host, u16::try_from(number).ok()?))
+    }
+
     pub fn resolve(&self, namespace: &str, service: &str, port: &PortRef) -> Vec<SocketAddr> {
         let Some(svc) = self.services.get(&(namespace, service)) else {
             return Vec::new();

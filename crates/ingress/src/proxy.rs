@@ -70,7 +70,12 @@ impl Proxy {
         let Some(backend) = table.router.route(&host, req.uri().path()).cloned() else {
             return text(StatusCode::NOT_FOUND, "404 page not found\n");
         };
-        if backend.pool.addrs.is_empty() {
+        let resolved = match &backend.external {
+            Some((name, port)) => Some(resolve(name, *port).await),
+            None => None,
+        };
+        let candidates = resolved.as_ref().map_or(backend.pool.addrs.len(), Vec::len);
+        if candidates == 0 {
             tracing::debug!(backend = %backend.name, "no ready endpoints");
             return text(StatusCode::SERVICE_UNAVAILABLE, "no available server\n");
         }
@@ -87,12 +92,15 @@ impl Proxy {
         // A request without a body can go to another endpoint if connecting fails.
         let mut body = (!body.is_end_stream()).then(|| body.boxed());
         let attempts = if body.is_none() {
-            ATTEMPTS.min(backend.pool.addrs.len())
+            ATTEMPTS.min(candidates)
         } else {
             1
         };
-        for _ in 0..attempts {
-            let addr = backend.pool.pick().expect("the pool is not empty");
+        for attempt in 0..attempts {
+            let addr = match &resolved {
+                Some(addrs) => addrs[attempt],
+                None => backend.pool.pick().expect("the pool is not empty"),
+            };
             let mut out =
                 Request::from_parts(parts.clone_head(), body.take().unwrap_or_else(empty));
             *out.uri_mut() = match format!("http://{addr}{path}").parse::<Uri>() {
@@ -113,6 +121,17 @@ impl Proxy {
             }
         }
         text(StatusCode::BAD_GATEWAY, "bad gateway\n")
+    }
+}
+
+/// The addresses of an ExternalName Service's name (none if it does not resolve).
+async fn resolve(name: &str, port: u16) -> Vec<SocketAddr> {
+    match tokio::net::lookup_host((name, port)).await {
+        Ok(addrs) => addrs.collect(),
+        Err(e) => {
+            tracing::warn!(%name, error = %e, "cannot resolve an ExternalName backend");
+            Vec::new()
+        }
     }
 }
 

@@ -20,6 +20,9 @@ pub struct Backend {
     /// `namespace/service:port`, for logs.
     pub name: String,
     pub pool: Pool,
+    /// An ExternalName Service's DNS name and port, looked up per request (the pool
+    /// is then empty).
+    pub external: Option<(String, u16)>,
 }
 
 /// What the API says, from the watch caches.
@@ -133,6 +136,7 @@ fn table_backend(
         return Arc::new(Backend {
             name: format!("{ns}/resource"),
             pool: Pool::default(),
+            external: None,
         });
     };
     let port = match svc.port.as_ref() {
@@ -148,13 +152,15 @@ fn table_backend(
         return b.clone();
     }
     let addrs = endpoints.resolve(ns, &svc.name, &key.2);
+    let external = endpoints.external_name(ns, &svc.name, &key.2);
     let reused = previous
         .and_then(|t| t.backends.get(&key))
-        .filter(|b| b.pool.addrs == addrs);
+        .filter(|b| b.pool.addrs == addrs && b.external == external);
     let backend = reused.cloned().unwrap_or_else(|| {
         Arc::new(Backend {
             name: format!("{ns}/{}:{}", svc.name, key.2),
             pool: Pool::new(addrs),
+            external,
         })
     });
     backends.insert(key, backend.clone());

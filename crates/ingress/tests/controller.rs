@@ -336,6 +336,32 @@ async fn scenario(server: &TestServer) {
     })
     .await;
 
+    // An ExternalName Service: its name resolved per request, its targetPort used.
+    services
+        .create(
+            &PostParams::default(),
+            &from(json!({"metadata": {"name": "ext"},
+                "spec": {"type": "ExternalName", "externalName": "localhost",
+                    "ports": [{"port": 80, "targetPort": a.port()}]}})),
+        )
+        .await
+        .unwrap();
+    let ext = json!({
+        "metadata": {"name": "ext"},
+        "spec": {"rules": [{"host": "ext.example.com", "http": {"paths": [{"path": "/", "pathType": "Prefix",
+            "backend": {"service": {"name": "ext", "port": {"number": 80}}}}]}}]},
+    });
+    ingresses
+        .create(&PostParams::default(), &from(ext))
+        .await
+        .unwrap();
+    let body = eventually("the ExternalName backend", || async {
+        let (status, body) = http_get(http_addr, "ext.example.com", "/out").await;
+        (status == 200).then_some(body)
+    })
+    .await;
+    assert!(body.starts_with("a /out "), "{body}");
+
     // No Service, no endpoints: 503.
     services
         .delete("web", &DeleteParams::default())
