@@ -148,7 +148,8 @@ pub async fn run(
         watcher(
             Api::<Service>::all(client.clone()),
             watcher::Config::default(),
-        ),
+        )
+        .modify(drop_managed_fields),
     )
     .default_backoff()
     .for_each(move |ev| {
@@ -164,7 +165,8 @@ pub async fn run(
         watcher(
             Api::<EndpointSlice>::all(client),
             watcher::Config::default(),
-        ),
+        )
+        .modify(drop_managed_fields),
     )
     .default_backoff()
     .for_each(move |ev| {
@@ -269,6 +271,12 @@ impl Drop for AbortOnDrop {
             t.abort();
         }
     }
+}
+
+/// The proxy never reads managedFields, which are most of a cached object's size
+/// (about three quarters of the caches' heap at 10,000 Services).
+fn drop_managed_fields<K: kube::ResourceExt>(obj: &mut K) {
+    obj.managed_fields_mut().clear();
 }
 
 /// A service's part of the ruleset.
