@@ -9,6 +9,7 @@ cargo build --release --bin k8rs --bin k8rs-demo
 install -m 0755 target/release/k8rs /usr/local/bin/k8rs
 # The k8rs/demo image is built from this binary, found beside k8rs.
 install -m 0755 target/release/k8rs-demo /usr/local/bin/k8rs-demo
+install -m 0755 scripts/uninstall.sh /usr/local/bin/k8rs-uninstall.sh
 
 if pgrep -x k8rs >/dev/null; then
   echo "k8rs is already running (pid $(pgrep -x k8rs | head -1))"

@@ -169,7 +169,10 @@ async fn serve(
     kubelet::cni::write_config(&cni_dir, &network)?;
 
     let containerd_config = ContainerdConfig::new(dir.join("containerd"), &cni_dir);
-    stop_stale_containerd(&containerd_config).await;
+    // A containerd left by a killed agent holds the metadata database's lock, so a new
+    // one would never become ready; the pods' shims live on and the new one reloads
+    // them. (Restarting rather than re-attaching keeps containerd our supervised child.)
+    cri::containerd::stop_stale(&containerd_config).await;
     let started = Containerd::start(containerd_config)
         .await
         .context("starting containerd")?;
@@ -184,40 +187,4 @@ async fn serve(
     };
     tokio::spawn(api.serve(runtime.clone(), kubelet.config()));
     Ok(kubelet.run(runtime).await?)
-}
-
-/// A containerd left running by a killed agent still holds our state (the lock on its
-/// metadata database), so a second one would never become ready. End it first: the
-/// pods' shims live on, the new containerd reloads them from the state dir, and the
-/// kubelet adopts them. (Restarting rather than re-attaching keeps containerd our
-/// child, supervised and with this run's config.)
-async fn stop_stale_containerd(config: &ContainerdConfig) {
-    use rustix::process::{Pid, Signal, kill_process};
-    let want = format!("--config\0{}\0", config.config_path().display());
-    let stale = std::fs::read_dir("/proc")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|p| {
-            let pid: i32 = p.file_name().to_str()?.parse().ok()?;
-            let cmd = std::fs::read(p.path().join("cmdline")).ok()?;
-            String::from_utf8_lossy(&cmd).contains(&want).then_some(pid)
-        });
-    for pid in stale.filter_map(Pid::from_raw) {
-        tracing::warn!(
-            pid = pid.as_raw_nonzero().get(),
-            "stopping a containerd left by an earlier run"
-        );
-        let _ = kill_process(pid, Signal::TERM);
-        let alive = || std::path::Path::new(&format!("/proc/{}", pid.as_raw_nonzero())).exists();
-        for _ in 0..100 {
-            if !alive() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        if alive() {
-            let _ = kill_process(pid, Signal::KILL);
-        }
-    }
 }

@@ -10,6 +10,7 @@ mod image_cmd;
 mod ingress_node;
 mod inprocess;
 mod join;
+mod killall_cmd;
 mod proxy_node;
 mod server;
 mod supervise;
@@ -34,6 +35,9 @@ enum Command {
     HollowNodes(hollow_nodes::HollowArgs),
     /// The node's images: `import FILE...` (OCI or docker-archive tarballs), `ls`.
     Image(image_cmd::ImageArgs),
+    /// Stop and remove what a stopped node left running (pods, containerd, mounts, the
+    /// pod bridge, service proxy rules); the data dir is kept.
+    Killall(killall_cmd::KillallArgs),
 }
 
 fn main() -> Result<()> {
@@ -53,6 +57,7 @@ fn main() -> Result<()> {
             Command::Agent(args) => agent_cmd::run(*args).await,
             Command::HollowNodes(args) => hollow_nodes::run(args).await,
             Command::Image(args) => image_cmd::run(args).await,
+            Command::Killall(args) => killall_cmd::run(args).await,
         }
     })
 }

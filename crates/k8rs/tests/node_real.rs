@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use cri::RuntimeService;
 use cri::containerd::Config;
-use support::at_address::cleanup_agent;
+use support::at_address::killall;
 use support::{Opts, Server, wait_for};
 
 const BRIDGE: &str = "k8rs-nt0";
@@ -109,8 +109,7 @@ impl Drop for Node {
             return;
         };
         server.kill();
-        cleanup_agent(&self.data);
-        let _ = Command::new("ip").args(["link", "del", BRIDGE]).output();
+        killall(&self.data, BRIDGE, None);
         drop(server);
     }
 }

@@ -8,10 +8,13 @@
 //!   keeps its pods running: same container IDs, restartCount 0, same pod IP, still
 //!   serving; pods deleted while it was down have their containers removed;
 //! - a pod whose sandbox died while the agent was down restarts with its count carried
-//!   on (`sandbox_died.rs`).
+//!   on (`sandbox_died.rs`);
+//! - `k8rs killall` after a killed agent leaves nothing behind (`killall.rs`).
 //!
 //! Needs root and scripts/deps.sh's packages; fails (never skips) without them.
 
+#[path = "node_restart_real/killall.rs"]
+mod killall;
 #[path = "node_restart_real/sandbox_died.rs"]
 mod sandbox_died;
 mod support;

@@ -3,6 +3,7 @@
 
 mod cleanup;
 mod config;
+mod teardown;
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
@@ -11,6 +12,7 @@ use std::time::{Duration, Instant};
 
 pub use cleanup::{Cleaned, force_cleanup};
 pub use config::{Config, DEFAULT_CNI_BIN_DIR};
+pub use teardown::{TornDown, remove_all_pods, running_pids, stop_stale};
 
 use crate::{CriClient, RuntimeService};
 

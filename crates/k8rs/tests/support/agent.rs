@@ -106,9 +106,6 @@ impl Agent {
 impl Drop for Agent {
     fn drop(&mut self) {
         self.stop("KILL");
-        super::at_address::cleanup_agent(&self.data);
-        let _ = Command::new("ip")
-            .args(["link", "del", &self.bridge])
-            .output();
+        super::at_address::killall(&self.data, &self.bridge, None);
     }
 }

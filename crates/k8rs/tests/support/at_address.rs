@@ -5,7 +5,6 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
 
 use super::{Opts, Server};
 
@@ -31,64 +30,28 @@ impl Server {
 /// The pid of the containerd running with `config`'s config file (orphaned once the
 /// server was killed).
 pub fn containerd_pid(config: &cri::containerd::Config) -> Option<u32> {
-    let want = format!("--config\0{}\0", config.config_path().display());
-    std::fs::read_dir("/proc").ok()?.flatten().find_map(|p| {
-        let pid: u32 = p.file_name().to_str()?.parse().ok()?;
-        let cmd = std::fs::read(p.path().join("cmdline")).ok()?;
-        String::from_utf8_lossy(&cmd).contains(&want).then_some(pid)
-    })
+    let pid = *cri::containerd::running_pids(config).first()?;
+    Some(pid.as_raw_nonzero().get() as u32)
 }
 
-/// After the server of `data_dir` was killed: removes every sandbox its agent left
-/// through CRI (so their CNI teardown runs), stops its containerd, then force-cleans
-/// what is left. Does not remove the bridge.
-pub fn cleanup_agent(data_dir: &Path) {
-    use cri::RuntimeService;
-    use cri::containerd::{Config, Containerd, force_cleanup};
-    let agent = data_dir.join("agent");
-    let config = Config::new(agent.join("containerd"), agent.join("etc/cni/net.d"));
-    if !config.state_dir.exists() {
-        return;
-    }
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let restarted = match containerd_pid(&config) {
-            Some(_) => None,
-            None => match Containerd::start(config.clone()).await {
-                Ok(c) => Some(c),
-                Err(e) => {
-                    eprintln!("cannot restart containerd for cleanup: {e}");
-                    return;
-                }
-            },
-        };
-        if let Ok(client) = cri::CriClient::connect(config.socket()).await {
-            for pod in client.list_pod_sandbox(None).await.unwrap_or_default() {
-                let _ = client.stop_pod_sandbox(&pod.id).await;
-                let _ = client.remove_pod_sandbox(&pod.id).await;
-            }
-        }
-        if let Some(c) = restarted {
-            let _ = c.stop(Duration::from_secs(5)).await;
-        }
-    });
-    if let Some(pid) = containerd_pid(&config) {
-        let _ = Command::new("kill").arg(pid.to_string()).status();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while containerd_pid(&config).is_some() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        if containerd_pid(&config).is_some() {
-            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-    match force_cleanup(&config) {
-        Ok(c) if c == Default::default() => {}
-        Ok(c) => eprintln!("forced cleanup: {c:?}"),
-        Err(e) => eprintln!("forced cleanup failed: {e}"),
+/// After the server or agent of `data_dir` was killed: `k8rs killall` removes its pods
+/// (through CRI, so their CNI teardown runs), containerd, shims, mounts, the bridge and
+/// the proxy's `table` (if the node ran one). Every real test's teardown runs it.
+pub fn killall(data_dir: &Path, bridge: &str, table: Option<&str>) {
+    // A table name no node used when the proxy was off: nothing to remove then.
+    let table = table.map_or_else(|| format!("{bridge}-no-proxy"), str::to_string);
+    let out = Command::new(env!("CARGO_BIN_EXE_k8rs"))
+        .arg("killall")
+        .args(["--data-dir", data_dir.to_str().unwrap()])
+        .args(["--cni-bridge", bridge])
+        .args(["--kube-proxy-table", &table])
+        .output()
+        .expect("run k8rs killall");
+    if !out.status.success() {
+        eprintln!(
+            "k8rs killall failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use super::at_address::{cleanup_agent, primary_ipv4};
+use super::at_address::{killall, primary_ipv4};
 use super::{Opts, Server, wait_for};
 
 pub struct NodeAt {
@@ -125,13 +125,7 @@ impl Drop for NodeAt {
             return;
         };
         server.kill();
-        cleanup_agent(&self.data);
-        let _ = Command::new("ip")
-            .args(["link", "del", &self.bridge])
-            .output();
-        if let Some(table) = &self.table {
-            let _ = proxy::nft::cleanup(&proxy::nft::NftCommand, table);
-        }
+        killall(&self.data, &self.bridge, self.table.as_deref());
         drop(server);
     }
 }

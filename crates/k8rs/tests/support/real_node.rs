@@ -2,10 +2,9 @@
 //! the test's own, and everything the agent started removed when dropped.
 
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
-use crate::support::at_address::cleanup_agent;
+use crate::support::at_address::killall;
 use crate::support::{Opts, Server, wait_for};
 
 /// The networks and names of one test's node.
@@ -116,10 +115,7 @@ impl Drop for RealNode {
             return;
         };
         server.kill();
-        cleanup_agent(&self.data);
-        let _ = Command::new("ip")
-            .args(["link", "del", self.opts.bridge])
-            .output();
+        killall(&self.data, self.opts.bridge, None);
         drop(server);
     }
 }
