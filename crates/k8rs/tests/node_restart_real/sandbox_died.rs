@@ -2,7 +2,8 @@
 //! killed through runc, as a crash or the OOM killer would) is re-created by the
 //! restarted agent as upstream's kubelet does: a new sandbox, a new container, and the
 //! restartCount carried on from the dead one, which becomes the lastState; and so
-//! again when the sandbox dies under the running agent.
+//! again when the sandbox dies under the running agent, and when only its pause
+//! process dies (the app is stopped first).
 //! Also: the agent's SIGTERM stops its containerd gracefully.
 
 use std::process::Command;
@@ -160,4 +161,44 @@ spec:
     );
     // Re-created, not restarted in the dead sandbox (where it could not run).
     assert_eq!(agent.log().matches("re-creating it").count(), 2);
+
+    // Only the pause process dies, the app lives on: the kubelet notices the sandbox
+    // (no container exited to tell it), stops the app (a Killing event; sleep is its
+    // container's PID 1 and ignores SIGTERM, so SIGKILL after the 1 s grace) and
+    // re-creates both.
+    let third = running_container(&p).unwrap();
+    let id = third.trim_start_matches("containerd://").to_string();
+    let killed = Instant::now();
+    kill_runc(&agent, &sandbox_of(&agent, &id));
+    let p = wait_pod(
+        &server,
+        &agent,
+        "phoenix",
+        "Running after pause died",
+        |p| {
+            let p = p?;
+            let c = running_container(p)?;
+            (c != third && c != second && c != first).then(|| p.clone())
+        },
+    );
+    eprintln!(
+        "a pod whose pause process died re-created after {:?}",
+        killed.elapsed()
+    );
+    let c = &p["status"]["containerStatuses"][0];
+    assert_eq!(c["restartCount"], 3, "{p:#}");
+    let last = &c["lastState"]["terminated"];
+    assert_eq!(last["containerID"], third.as_str(), "{p:#}");
+    assert_eq!(last["exitCode"], 137, "{p:#}");
+    assert!(agent.log().contains("stopping its containers"));
+    let killing = server.kubectl_ok(&[
+        "get",
+        "events",
+        "--field-selector",
+        "reason=Killing,involvedObject.name=phoenix",
+        "-o",
+        "jsonpath={.items[*].message}",
+    ]);
+    assert_eq!(killing, "Stopping container main");
+    assert_eq!(agent.log().matches("re-creating it").count(), 3);
 }

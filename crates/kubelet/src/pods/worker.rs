@@ -70,6 +70,8 @@ struct Worker {
     /// with the pod (a finished pod's keep its containers' logs until then).
     stale: Vec<String>,
     sandbox_error: Option<String>,
+    /// When the sandbox's state was last asked (see `check_sandbox`).
+    sandbox_checked: Option<Instant>,
     containers: HashMap<String, Rec>,
     conditions: Conditions,
     start_time: String,
@@ -96,6 +98,7 @@ pub async fn run(ctx: Arc<Ctx>, mut rx: watch::Receiver<Option<Desired>>, found:
         sandbox_attempt: 0,
         stale: Vec::new(),
         sandbox_error: None,
+        sandbox_checked: None,
         containers: HashMap::new(),
         conditions: Conditions::new(&first.pod),
         start_time: crate::time::now(),

@@ -7,12 +7,17 @@
 //! dead container is its lastState. Init containers run again from the first, as
 //! upstream purges them with the sandbox.
 
+use std::time::{Duration, Instant};
+
 use cri::v1::PodSandboxState;
 use k8s_openapi::api::core::v1::{ContainerStatus as ApiStatus, Pod};
 
 use super::super::adopt::{self, Found};
 use super::super::spec;
 use super::{Rec, Worker, exited};
+
+/// How often the sandbox of a pod whose containers all run is checked.
+const SANDBOX_CHECK: Duration = Duration::from_secs(5);
 
 /// Whether the pod's reported status shows containers that ran (not a new pod).
 pub fn ran_before(pod: &Pod) -> bool {
@@ -27,22 +32,28 @@ fn reported(pod: &Pod) -> Vec<ApiStatus> {
 }
 
 impl Worker {
-    /// Re-creates the running sandbox if it died. Asked only once a container exited
-    /// (how a dead sandbox shows; upstream's PLEG lists sandboxes every second), so a
-    /// healthy pod costs no runtime call. Never-restarting pods are left to finish.
+    /// Re-creates the running sandbox if it died. Asked every sync once a container
+    /// exited (how a dead sandbox usually shows) and every [`SANDBOX_CHECK`] otherwise
+    /// (only the pause process dying shows no other way; upstream's PLEG lists
+    /// sandboxes every second). Containers still running in a dead sandbox are stopped
+    /// first, as upstream kills the pod before re-creating it; a never-restarting pod's
+    /// are stopped and left to finish.
     pub(super) async fn check_sandbox(&mut self, pod: &Pod) {
         let Some(s) = self.sandbox.as_ref().filter(|s| !s.stopped) else {
             return;
         };
         let spec = pod.spec.as_ref();
         let never = spec.and_then(|s| s.restart_policy.as_deref()) == Some("Never");
-        let any_exited = self
-            .containers
-            .values()
-            .any(|r| r.current.as_ref().is_some_and(exited));
-        if never || !any_exited {
+        let states = || self.containers.values().filter_map(|r| r.current.as_ref());
+        let any_exited = states().any(exited);
+        let any_running = states().any(|s| !exited(s));
+        let due = self
+            .sandbox_checked
+            .is_none_or(|t| t.elapsed() >= SANDBOX_CHECK);
+        if (never && !any_running) || !(any_exited || due) {
             return;
         }
+        self.sandbox_checked = Some(Instant::now());
         let rt = self.ctx.runtime.runtime.clone();
         let ready = PodSandboxState::SandboxReady as i32;
         let alive = match rt.pod_sandbox_status(&s.id).await {
@@ -50,6 +61,14 @@ impl Worker {
             Err(e) => !e.is_not_found(),
         };
         if alive {
+            return;
+        }
+        if any_running {
+            tracing::info!(pod = ?pod.metadata.name, "the pod's sandbox died; stopping its containers");
+            self.stop_containers(Some(pod), super::terminate::spec_grace(pod))
+                .await;
+        }
+        if never {
             return;
         }
         let uid = pod.metadata.uid.as_deref().unwrap_or_default();

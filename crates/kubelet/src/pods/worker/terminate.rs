@@ -9,11 +9,43 @@ use kube::api::{DeleteParams, Preconditions};
 
 use super::Worker;
 
+/// The pod's terminationGracePeriodSeconds (default 30).
+pub(super) fn spec_grace(pod: &Pod) -> Duration {
+    let spec = pod.spec.as_ref();
+    let secs = spec.and_then(|s| s.termination_grace_period_seconds);
+    Duration::from_secs(secs.unwrap_or(30).max(0) as u64)
+}
+
 impl Worker {
-    /// Stops every container (SIGTERM, SIGKILL after `grace`), then the sandbox, and
-    /// removes them. Given the pod and a grace period, running containers get a
-    /// Killing event and their preStop hooks first, as upstream's killContainer.
+    /// Stops every container ([`Self::stop_containers`]), then the sandbox, and removes
+    /// them and the pod's volumes.
     pub(super) async fn kill(&mut self, pod: Option<&Pod>, grace: Duration) {
+        self.stop_containers(pod, grace).await;
+        let rt = self.ctx.runtime.runtime.clone();
+        if let Some(s) = self.sandbox.take() {
+            for r in [
+                rt.stop_pod_sandbox(&s.id).await,
+                rt.remove_pod_sandbox(&s.id).await,
+            ] {
+                if let Err(e) = r
+                    && !e.is_not_found()
+                {
+                    tracing::warn!(id = %s.id, error = %e, "removing the sandbox failed");
+                }
+            }
+        }
+        let stale = std::mem::take(&mut self.stale);
+        super::super::adopt::remove_sandboxes(&self.ctx.runtime, &stale).await;
+        self.containers.clear();
+        if let Some(uid) = &self.uid {
+            crate::volumes::tear_down(&self.ctx.config, uid);
+        }
+    }
+
+    /// Stops the pod's containers (SIGTERM, SIGKILL after `grace`) but keeps them and
+    /// the sandbox. Given the pod, running containers get a Killing event and their
+    /// preStop hooks first, as upstream's killContainer.
+    pub(super) async fn stop_containers(&mut self, pod: Option<&Pod>, grace: Duration) {
         let rt = self.ctx.runtime.runtime.clone();
         let events = pod.map(|p| self.recorder(p));
         let specs: Vec<Container> = pod
@@ -61,39 +93,17 @@ impl Worker {
             }
         });
         futures::future::join_all(stops).await;
-        if let Some(s) = self.sandbox.take() {
-            for r in [
-                rt.stop_pod_sandbox(&s.id).await,
-                rt.remove_pod_sandbox(&s.id).await,
-            ] {
-                if let Err(e) = r
-                    && !e.is_not_found()
-                {
-                    tracing::warn!(id = %s.id, error = %e, "removing the sandbox failed");
-                }
-            }
-        }
-        let stale = std::mem::take(&mut self.stale);
-        super::super::adopt::remove_sandboxes(&self.ctx.runtime, &stale).await;
-        self.containers.clear();
-        if let Some(uid) = &self.uid {
-            crate::volumes::tear_down(&self.ctx.config, uid);
-        }
     }
 
     /// Graceful termination and the final delete; true once the pod is gone.
     pub(super) async fn terminate(&mut self, pod: &Pod) -> bool {
         let m = &pod.metadata;
-        let grace = m
-            .deletion_grace_period_seconds
-            .or(pod
-                .spec
-                .as_ref()
-                .and_then(|s| s.termination_grace_period_seconds))
-            .unwrap_or(30);
+        let grace = match m.deletion_grace_period_seconds {
+            Some(s) => Duration::from_secs(s.max(0) as u64),
+            None => spec_grace(pod),
+        };
         let started = Instant::now();
-        self.kill(Some(pod), Duration::from_secs(grace.max(0) as u64))
-            .await;
+        self.kill(Some(pod), grace).await;
         if self.is_static {
             // Its file is gone; the pods loop deletes the mirror pod.
             tracing::info!(pod = ?m.name, elapsed = ?started.elapsed(), "static pod stopped");
