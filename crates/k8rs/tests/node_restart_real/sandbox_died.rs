@@ -134,6 +134,40 @@ spec:
     );
     assert!(agent.log().contains("re-creating it"));
 
+    // A second restart adopts the new sandbox and reports the dead one's container as
+    // the lastState again (wiped from the API while the agent is down, so only the
+    // runtime can tell), with its log for --previous.
+    agent.stop("TERM");
+    server.kubectl_ok(&[
+        "patch",
+        "pod",
+        "phoenix",
+        "--subresource=status",
+        "--type=json",
+        "-p",
+        r#"[{"op":"remove","path":"/status/containerStatuses/0/lastState/terminated"}]"#,
+    ]);
+    agent.restart();
+    let p = wait_pod(
+        &server,
+        &agent,
+        "phoenix",
+        "lastState after a second restart",
+        |p| {
+            let p = p?;
+            let c = &p["status"]["containerStatuses"][0];
+            (c["lastState"]["terminated"]["containerID"] == first.as_str()).then(|| p.clone())
+        },
+    );
+    assert_eq!(
+        p["status"]["containerStatuses"][0]["restartCount"], 1,
+        "{p:#}"
+    );
+    assert_eq!(
+        server.kubectl_ok(&["logs", "phoenix", "--previous"]),
+        "run\n"
+    );
+
     // Again with the agent running: the sandbox dies first (so the container cannot
     // just be restarted in it), then the container; the kubelet sees the container
     // exit, finds its sandbox dead, and re-creates both.

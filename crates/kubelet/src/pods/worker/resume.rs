@@ -40,7 +40,19 @@ impl Worker {
             self.recreate(pod, &found).await;
             return;
         };
-        adopt::remove_sandboxes(&self.ctx.runtime, &found.others(Some(&sb.id))).await;
+        // The newest earlier sandbox holds each container's previous run (its lastState
+        // and `logs --previous`), so it stays until the pod goes, as upstream's GC keeps
+        // a dead container per name; older ones go now.
+        let previous_sandbox = found
+            .sandboxes
+            .iter()
+            .filter(|s| s.id != sb.id)
+            .max_by_key(|s| s.created_at)
+            .map(|s| s.id.clone());
+        let mut older = found.others(Some(&sb.id));
+        older.retain(|id| Some(id) != previous_sandbox.as_ref());
+        adopt::remove_sandboxes(&self.ctx.runtime, &older).await;
+        self.stale.extend(previous_sandbox.clone());
         let rt = self.ctx.runtime.runtime.clone();
         let ip = match rt.pod_sandbox_status(&sb.id).await {
             Ok(s) => s.status.and_then(|s| s.network).map(|n| n.ip),
@@ -80,7 +92,10 @@ impl Worker {
                 continue;
             };
             let current = rt.container_status(&cur.id).await.ok();
-            let previous = match instances.get(1) {
+            let earlier = previous_sandbox
+                .as_deref()
+                .and_then(|p| found.instances(p, &c.name).first().copied());
+            let previous = match instances.get(1).copied().or(earlier) {
                 Some(p) => rt.container_status(&p.id).await.ok(),
                 None => None,
             };
