@@ -238,7 +238,8 @@ fn validate_names(names: &Value) -> Vec<FieldError> {
     errs
 }
 
-/// A version's schema: required in v1, structural, and its defaults valid.
+/// A version's schema: required in v1, structural, its defaults valid and its
+/// `x-kubernetes-validations` compilable.
 fn validate_version_schema(version: &Value, path: &str) -> Vec<FieldError> {
     let schema_path = format!("{path}.schema.openAPIV3Schema");
     let Some(schema) = version
@@ -250,6 +251,7 @@ fn validate_version_schema(version: &Value, path: &str) -> Vec<FieldError> {
     let mut errs = super::structural::validate(schema, &schema_path);
     if errs.is_empty() {
         defaults_valid(schema, &schema_path, &mut errs);
+        errs.extend(super::cel::validate_rules(schema, &schema_path));
     }
     errs
 }

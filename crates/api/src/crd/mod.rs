@@ -1,6 +1,7 @@
 //! Custom resources: the resources a CustomResourceDefinition defines, with the rules
 //! its schema gives them.
 
+pub mod cel;
 mod definition;
 mod format;
 mod prune;

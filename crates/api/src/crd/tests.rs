@@ -272,7 +272,15 @@ fn custom_resource_strategy_prunes_defaults_validates() {
     assert_eq!(
         got,
         [
-            r#"status.ready: Invalid value: "string": status.ready in body must be of type boolean: "string""#
+            r#"status.ready: Invalid value: "string": status.ready in body must be of type boolean: "string""#,
+            // upstream's hasBlockingErr: CEL rules are not run on mistyped objects
+            r#"<nil>: Invalid value: "null": some validation rules were not checked because the object was invalid; correct the existing errors to complete validation"#,
         ]
+    );
+    let mut bad_rule = cr(json!({"mode": "a", "rules": [{"x": 0}]}));
+    st.default(&mut bad_rule);
+    assert_eq!(
+        msgs(&st.validate_update(&bad_rule, &obj)),
+        [r#"spec.rules[0]: Invalid value: "object": failed rule: self.x > 0"#]
     );
 }

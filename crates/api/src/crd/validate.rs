@@ -3,7 +3,7 @@
 //! converts it to field errors): `spec.replicas: Invalid value: "string":
 //! spec.replicas in body must be of type integer: "string"`.
 //!
-//! `x-kubernetes-validations` (CEL rules) are accepted in schemas but not evaluated.
+//! `x-kubernetes-validations` (CEL rules) are evaluated separately, by `cel/`.
 
 use serde_json::{Map, Value};
 

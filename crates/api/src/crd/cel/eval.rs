@@ -1,0 +1,203 @@
+//! Evaluating the compiled rules of a schema against a custom object, node by node,
+//! as upstream's CEL validator does: each rule runs with `self` bound to its node's
+//! value (for every element of the lists and maps above it), transition rules only
+//! where the old value can be correlated (map keys, object fields, items of
+//! `x-kubernetes-list-type: map` lists by their keys), and failures become field
+//! errors at the node's path (or the rule's `fieldPath`).
+
+use std::collections::BTreeMap;
+
+use cel::common::types::CelOptional;
+use cel::common::value::Val;
+use cel::{Context, ExecutionError, Value as Cel};
+use serde_json::Value;
+
+use super::compile::Rule;
+use super::functions::ENV;
+use super::values::to_cel;
+use crate::crd::schema::{child, index, ty};
+use crate::validation::FieldError;
+
+/// The rules of one schema node and of the nodes below it that have any.
+pub struct Node {
+    pub(super) schema: Value,
+    pub(super) root: bool,
+    pub(super) rules: Vec<Rule>,
+    pub(super) properties: BTreeMap<String, Node>,
+    pub(super) additional: Option<Box<Node>>,
+    pub(super) items: Option<Box<Node>>,
+}
+
+impl Node {
+    /// The errors of `v` (with `old`, its correlated old value, on update) at `path`.
+    pub fn validate(&self, v: &Value, old: Option<&Value>, path: &str, errs: &mut Vec<FieldError>) {
+        if v.is_null() {
+            return;
+        }
+        let old = old.filter(|o| !o.is_null());
+        if !self.rules.is_empty() {
+            self.run_rules(v, old, path, errs);
+        }
+        match v {
+            Value::Object(map) => {
+                for (k, x) in map {
+                    let old_x = old.and_then(|o| o.get(k));
+                    if let Some(p) = self.properties.get(k) {
+                        p.validate(x, old_x, &child(path, k), errs);
+                    } else if let Some(a) = &self.additional {
+                        a.validate(x, old_x, &format!("{path}[{k}]"), errs);
+                    }
+                }
+            }
+            Value::Array(list) => {
+                let Some(item) = &self.items else { return };
+                let keys = map_keys(&self.schema);
+                for (i, x) in list.iter().enumerate() {
+                    let old_x = keys.as_ref().and_then(|k| correlate(k, x, old));
+                    item.validate(x, old_x, &index(path, i), errs);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn run_rules(&self, v: &Value, old: Option<&Value>, path: &str, errs: &mut Vec<FieldError>) {
+        let this = to_cel(&self.schema, v, self.root);
+        let old_cel = old.map(|o| to_cel(&self.schema, o, self.root));
+        let schema_type = ty(&self.schema);
+        for rule in &self.rules {
+            let program = match &rule.program {
+                Ok(p) => p,
+                Err(e) => {
+                    let detail = format!("rule compile error: {e}");
+                    errs.push(FieldError::invalid(path, schema_type, detail));
+                    continue;
+                }
+            };
+            if rule.uses_old_self && old.is_none() && !rule.optional_old_self {
+                continue;
+            }
+            let Some(ctx) = context(&this, old_cel.as_ref(), rule.optional_old_self) else {
+                continue;
+            };
+            match program.execute(&ctx) {
+                Ok(Cel::Bool(true)) => continue,
+                Ok(_) => {}
+                Err(e) => {
+                    let detail = eval_error(&e, &rule.source);
+                    errs.push(FieldError::invalid(path, schema_type, detail));
+                    continue;
+                }
+            }
+            // Ratcheting: a rule that does not read oldSelf does not block an
+            // update that leaves its value as it was (upstream warns instead).
+            if !rule.uses_old_self && old == Some(v) {
+                continue;
+            }
+            let at = match &rule.field_path {
+                Some(f) => child(path, f),
+                None => path.to_string(),
+            };
+            let detail = rule
+                .message_expression
+                .as_ref()
+                .and_then(|m| message(m.execute(&ctx)))
+                .unwrap_or_else(|| default_message(rule));
+            errs.push(for_reason(rule.reason.as_deref(), at, schema_type, detail));
+        }
+    }
+}
+
+/// The activation: `self`, and `oldSelf` (an optional for `optionalOldSelf` rules).
+fn context<'a>(this: &Cel, old: Option<&Cel>, optional: bool) -> Option<Context<'a, 'a>> {
+    let mut ctx = Context::with_env(ENV.clone());
+    ctx.add_variable_from_value("self", this.clone());
+    if optional {
+        let opt = match old {
+            Some(o) => CelOptional::of(Box::<dyn Val>::try_from(o.clone()).ok()?),
+            None => CelOptional::none(),
+        };
+        ctx.add_variable_as_val("oldSelf", Box::new(opt));
+    } else if let Some(o) = old {
+        ctx.add_variable_from_value("oldSelf", o.clone());
+    }
+    Some(ctx)
+}
+
+/// A messageExpression's result when it is a usable message (upstream falls back to
+/// the rule's message otherwise).
+fn message(result: Result<Cel, ExecutionError>) -> Option<String> {
+    match result {
+        Ok(Cel::String(s)) => {
+            let t = s.trim();
+            (!t.is_empty() && !t.contains('\n') && t.len() <= 5 * 1024).then(|| t.to_string())
+        }
+        _ => None,
+    }
+}
+
+/// upstream's `ruleMessageOrDefault`.
+fn default_message(rule: &Rule) -> String {
+    if rule.message.is_empty() {
+        format!("failed rule: {}", rule.source)
+    } else {
+        rule.message.clone()
+    }
+}
+
+/// An evaluation error as upstream words it: `no such key: x evaluating rule: <rule>`.
+fn eval_error(e: &ExecutionError, rule: &str) -> String {
+    match e {
+        ExecutionError::NoSuchOverload(_) => format!(
+            "'no such overload': call arguments did not match a supported operator, function or macro signature for rule: {rule}"
+        ),
+        other => format!("{} evaluating rule: {rule}", upstream_wording(other)),
+    }
+}
+
+fn upstream_wording(e: &ExecutionError) -> String {
+    match e {
+        ExecutionError::NoSuchKey(k) => format!("no such key: {k}"),
+        ExecutionError::DivisionByZero(_) => "division by zero".into(),
+        ExecutionError::RemainderByZero(_) => "modulus by zero".into(),
+        ExecutionError::Overflow(..) => "integer overflow".into(),
+        ExecutionError::IndexOutOfBounds(i) => format!("index out of bounds: {i:?}"),
+        other => {
+            let s = other.to_string();
+            let mut c = s.chars();
+            c.next()
+                .map(|f| f.to_lowercase().chain(c).collect())
+                .unwrap_or_default()
+        }
+    }
+}
+
+/// upstream's `fieldErrorForReason`.
+fn for_reason(reason: Option<&str>, path: String, schema_type: &str, detail: String) -> FieldError {
+    match reason {
+        Some("FieldValueForbidden") => FieldError::forbidden(path, detail),
+        Some("FieldValueRequired") => FieldError::required(path, detail),
+        Some("FieldValueDuplicate") => FieldError::duplicate(path, schema_type),
+        _ => FieldError::invalid(path, schema_type, detail),
+    }
+}
+
+/// The `x-kubernetes-list-map-keys` of a `map` list.
+fn map_keys(schema: &Value) -> Option<Vec<String>> {
+    if schema.get("x-kubernetes-list-type").and_then(Value::as_str) != Some("map") {
+        return None;
+    }
+    let keys = schema.get("x-kubernetes-list-map-keys")?.as_array()?;
+    Some(
+        keys.iter()
+            .filter_map(|k| k.as_str().map(str::to_string))
+            .collect(),
+    )
+}
+
+/// The old item with the same map keys as `item`.
+fn correlate<'a>(keys: &[String], item: &Value, old: Option<&'a Value>) -> Option<&'a Value> {
+    old?.as_array()?
+        .iter()
+        .find(|o| keys.iter().all(|k| o.get(k) == item.get(k)))
+}
