@@ -4,8 +4,11 @@
 //! has its custom objects removed before its finalizer is lifted (upstream's
 //! `customresourcecleanup.apiextensions.k8s.io`).
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
+
+use parking_lot::Mutex;
 
 use serde_json::{Value, json};
 
@@ -25,6 +28,34 @@ fn crd_info(state: &ApiState) -> Arc<ResourceInfo> {
         .expect("CRDs are built in")
 }
 
+/// The resources built for each CRD, by uid, with the resourceVersion they were
+/// built from: a CRD's strategies (and the CEL rules they compile) are rebuilt when
+/// that CRD changes, not on every other CRD's event. Keyed by uid, so servers
+/// sharing the process (tests) never see each other's entries.
+static BUILT: LazyLock<Mutex<HashMap<String, Built>>> = LazyLock::new(Mutex::default);
+
+/// A resourceVersion and the resources built from the CRD at it.
+type Built = (String, Vec<ResourceInfo>);
+
+fn built(crd: &Value) -> Vec<ResourceInfo> {
+    let uid = api::meta::uid(crd).unwrap_or_default().to_string();
+    let rv = api::meta::resource_version(crd)
+        .unwrap_or_default()
+        .to_string();
+    if uid.is_empty() {
+        return api::crd::resources_for(crd);
+    }
+    let mut cache = BUILT.lock();
+    if let Some((at, infos)) = cache.get(&uid)
+        && *at == rv
+    {
+        return infos.clone();
+    }
+    let infos = api::crd::resources_for(crd);
+    cache.insert(uid, (rv, infos.clone()));
+    infos
+}
+
 /// Serves exactly the resources of `crds`.
 fn register(state: &ApiState, crds: &[Value]) {
     let added: Vec<ResourceInfo> = crds
@@ -35,9 +66,16 @@ fn register(state: &ApiState, crds: &[Value]) {
                     .iter()
                     .any(|f| f == CLEANUP_FINALIZER)
         })
-        .flat_map(api::crd::resources_for)
+        .flat_map(built)
         .collect();
     state.registry.resources.set_dynamic(|r| r.custom, added);
+}
+
+/// Forgets the built resources of a deleted CRD.
+fn forget(crd: &Value) {
+    if let Some(uid) = api::meta::uid(crd) {
+        BUILT.lock().remove(uid);
+    }
 }
 
 /// Loads the CRDs present at start-up so their resources are served from the first request.
@@ -96,7 +134,9 @@ async fn sync_once(state: &Arc<ApiState>) -> Result<()> {
         };
         let name = api::meta::name(&obj).unwrap_or_default().to_string();
         crds.retain(|c| api::meta::name(c) != Some(name.as_str()));
-        if !gone {
+        if gone {
+            forget(&obj);
+        } else {
             crds.push(obj.clone());
         }
         register(state, &crds);

@@ -1,6 +1,6 @@
 //! A CRD's openAPIV3Schema applied to its custom resources, through the real kubectl:
 //! defaulting, pruning, upstream's validation messages, the status subresource split,
-//! generation tracking, and non-structural CRDs refused.
+//! generation tracking, non-structural CRDs refused, and the CEL rule run beside them.
 
 use std::time::{Duration, Instant};
 
@@ -102,7 +102,9 @@ fn crd_schema_defaults_prunes_and_validates() {
     );
     let err = stderr(&out);
     assert!(
-        err.contains(r#"The Widget "w3" is invalid: spec.replicas: Invalid value: "string": spec.replicas in body must be of type integer: "string""#),
+        err.contains(r#"The Widget "w3" is invalid: 
+* spec.replicas: Invalid value: "string": spec.replicas in body must be of type integer: "string"
+* <nil>: Invalid value: "null": some validation rules were not checked because the object was invalid; correct the existing errors to complete validation"#),
         "{err}"
     );
     let out = apply(&s, &["--validate=false"], &widget("w4", "{mode: bogus}"));
@@ -115,6 +117,11 @@ fn crd_schema_defaults_prunes_and_validates() {
     let err = stderr(&out);
     assert!(
         err.contains("spec.replicas: Invalid value: -1: spec.replicas in body should be greater than or equal to 0"),
+        "{err}"
+    );
+    // The CRD's rule (`self.replicas >= 0`) runs too: the value's type is right.
+    assert!(
+        err.contains(r#"spec: Invalid value: "object": failed rule: self.replicas >= 0"#),
         "{err}"
     );
 

@@ -65,6 +65,7 @@ impl Node {
         let this = to_cel(&self.schema, v, self.root);
         let old_cel = old.map(|o| to_cel(&self.schema, o, self.root));
         let schema_type = ty(&self.schema);
+        let mut contexts: [Option<Option<Context>>; 2] = [None, None];
         for rule in &self.rules {
             let program = match &rule.program {
                 Ok(p) => p,
@@ -77,10 +78,16 @@ impl Node {
             if rule.uses_old_self && old.is_none() && !rule.optional_old_self {
                 continue;
             }
-            let Some(ctx) = context(&this, old_cel.as_ref(), rule.optional_old_self) else {
+            // One activation per kind of oldSelf, shared by the node's rules: binding a
+            // value copies it.
+            let slot = usize::from(rule.optional_old_self);
+            if contexts[slot].is_none() {
+                contexts[slot] = Some(context(&this, old_cel.as_ref(), rule.optional_old_self));
+            }
+            let Some(Some(ctx)) = &contexts[slot] else {
                 continue;
             };
-            match program.execute(&ctx) {
+            match program.execute(ctx) {
                 Ok(Cel::Bool(true)) => continue,
                 Ok(_) => {}
                 Err(e) => {
@@ -101,7 +108,7 @@ impl Node {
             let detail = rule
                 .message_expression
                 .as_ref()
-                .and_then(|m| message(m.execute(&ctx)))
+                .and_then(|m| message(m.execute(ctx)))
                 .unwrap_or_else(|| default_message(rule));
             errs.push(for_reason(rule.reason.as_deref(), at, schema_type, detail));
         }
