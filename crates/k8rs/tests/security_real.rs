@@ -108,18 +108,32 @@ fn security_context_and_oom_on_real_containers() {
     assert!(id.contains("4000"), "{id}");
     let (_, status) = exec("ids", &["cat", "/proc/self/status"]);
     assert!(status.contains("NoNewPrivs:\t1"), "{status}");
+    // Its only container runs as 1000: the service account token is that user's, 0600,
+    // and readable by it (upstream's FsUser).
+    let token = "/var/run/secrets/kubernetes.io/serviceaccount/token";
+    let script = format!("stat -L -c '%u %a' {token} && head -c 3 {token}");
+    let (ok, out) = exec("ids", &["sh", "-c", &script]);
+    assert_eq!((ok, out.as_str()), (true, "1000 600\neyJ"), "{out}");
 
     // fsGroup: a supplemental group of the process, the group of its volumes (setgid
     // directories, so new files get it too); the secret keeps its 0400 plus group read.
     let (ok, id) = exec("fsgroup", &["id"]);
     assert!(ok && id.contains("uid=1000") && id.contains("2000"), "{id}");
     let script = "echo hi > /data/f && stat -c '%g %a' /data /data/f /secret && \
-        stat -L -c '%g %a' /secret/key && cat /secret/key";
+        stat -L -c '%g %a' /secret/key && cat /secret/key && echo && \
+        stat -L -c '%u %g %a' /var/run/secrets/kubernetes.io/serviceaccount/token";
     let (ok, out) = exec("fsgroup", &["sh", "-c", script]);
     assert!(ok, "{out}");
     assert_eq!(
         out.lines().collect::<Vec<_>>(),
-        ["2000 2777", "2000 644", "2000 2755", "2000 440", "s3cret"],
+        [
+            "2000 2777",
+            "2000 644",
+            "2000 2755",
+            "2000 440",
+            "s3cret",
+            "1000 2000 640"
+        ],
         "{out}"
     );
 

@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 use std::io;
-use std::os::unix::fs::{PermissionsExt, symlink};
+use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
 use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -22,6 +22,9 @@ const DATA_TMP: &str = "..data_tmp";
 pub struct File {
     pub data: Vec<u8>,
     pub mode: u32,
+    /// The file's owner, when not the kubelet's (the token of a pod whose containers
+    /// all run as one user).
+    pub owner: Option<u32>,
 }
 
 /// Relative path → file.
@@ -69,6 +72,9 @@ pub fn write(target: &Path, payload: &Payload) -> io::Result<bool> {
         }
         std::fs::write(&full, &file.data)?;
         std::fs::set_permissions(&full, std::fs::Permissions::from_mode(file.mode & 0o7777))?;
+        if let Some(uid) = file.owner {
+            std::os::unix::fs::chown(&full, Some(uid), None)?;
+        }
     }
     let ts_name = ts.file_name().expect("ts dir has a name");
     let tmp = target.join(DATA_TMP);
@@ -140,8 +146,10 @@ fn same(dir: &Path, payload: &Payload) -> io::Result<bool> {
             return Ok(false);
         };
         let full = dir.join(&rel);
-        let mode = std::fs::metadata(&full)?.permissions().mode() & 0o7777;
-        if mode != want.mode & 0o7777 || std::fs::read(&full)? != want.data {
+        let meta = std::fs::metadata(&full)?;
+        let mode = meta.permissions().mode() & 0o7777;
+        let owner_differs = want.owner.is_some_and(|uid| uid != meta.uid());
+        if mode != want.mode & 0o7777 || owner_differs || std::fs::read(&full)? != want.data {
             return Ok(false);
         }
     }
@@ -170,6 +178,7 @@ mod tests {
         File {
             data: s.as_bytes().to_vec(),
             mode,
+            owner: None,
         }
     }
 

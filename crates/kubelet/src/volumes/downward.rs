@@ -37,6 +37,7 @@ pub fn make(
         let file = File {
             data: value.into_bytes(),
             mode: item.mode.unwrap_or(default_mode) as u32,
+            owner: None,
         };
         out.insert(item.path.clone(), file);
     }

@@ -265,11 +265,12 @@ impl PodVolumes {
                 downward::make(items, pod, mode, allocatable(config))
             } else if let Some(t) = &src.service_account_token {
                 let expiration = t.expiration_seconds.unwrap_or(3600);
-                // Upstream writes the token 0600 under an fsGroup and lets the
-                // ownership change add group read.
-                let mode = match FsGroup::of(pod) {
-                    Some(_) => 0o600,
-                    None => mode,
+                // As upstream: 0600 under an fsGroup (the ownership change then adds
+                // group read) or when every container runs as one user, who owns it.
+                let owner = ownership::fs_user(pod);
+                let mode = match FsGroup::of(pod).is_some() || owner.is_some() {
+                    true => 0o600,
+                    false => mode,
                 };
                 self.tokens
                     .get(client, pod, t.audience.as_deref(), expiration)
@@ -278,6 +279,7 @@ impl PodVolumes {
                         let file = atomic::File {
                             data: token.into_bytes(),
                             mode: mode as u32,
+                            owner,
                         };
                         atomic::Payload::from([(t.path.clone(), file)])
                     })

@@ -17,6 +17,30 @@ const RO: u32 = 0o440;
 const EXEC: u32 = 0o110;
 const SETGID: u32 = 0o2000;
 
+/// The user every container of the pod runs as (each container's runAsUser, else the
+/// pod's), or `None` when one has none or two differ: upstream's FsUserFrom, which
+/// decides who owns the service account token.
+pub fn fs_user(pod: &Pod) -> Option<u32> {
+    let spec = pod.spec.as_ref()?;
+    let pod_user = spec.security_context.as_ref().and_then(|s| s.run_as_user);
+    let containers = spec
+        .init_containers
+        .iter()
+        .flatten()
+        .chain(&spec.containers);
+    let mut users = containers.map(|c| {
+        let own = c.security_context.as_ref().and_then(|s| s.run_as_user);
+        own.or(pod_user)
+    });
+    let first = users.next()??;
+    for u in users {
+        if u? != first {
+            return None;
+        }
+    }
+    u32::try_from(first).ok()
+}
+
 /// The pod's fsGroup and whether its change policy is OnRootMismatch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct FsGroup {
@@ -95,6 +119,7 @@ fn walk(path: &Path, f: &dyn Fn(&Path, &std::fs::Metadata) -> io::Result<()>) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
     use std::os::unix::fs::symlink;
 
     fn mode(p: &Path) -> u32 {
@@ -184,6 +209,21 @@ mod tests {
         std::os::unix::fs::chown(d.join("sub/f"), None, Some(0)).unwrap();
         fs.apply(d, false, false).unwrap();
         assert_eq!(gid(&d.join("sub/f")), GID);
+    }
+
+    #[test]
+    fn fs_user_only_when_every_container_runs_as_one_user() {
+        let pod = |v: serde_json::Value| serde_json::from_value::<Pod>(v).unwrap();
+        let same = pod(json!({"spec": {"securityContext": {"runAsUser": 1000},
+            "initContainers": [{"name": "i", "securityContext": {"runAsUser": 1000}}],
+            "containers": [{"name": "a"}]}}));
+        assert_eq!(fs_user(&same), Some(1000));
+        let differ = pod(json!({"spec": {"securityContext": {"runAsUser": 1000},
+            "containers": [{"name": "a"}, {"name": "b", "securityContext": {"runAsUser": 2000}}]}}));
+        assert_eq!(fs_user(&differ), None);
+        let unset = pod(json!({"spec": {"containers": [{"name": "a",
+            "securityContext": {"runAsUser": 1000}}, {"name": "b"}]}}));
+        assert_eq!(fs_user(&unset), None);
     }
 
     #[test]

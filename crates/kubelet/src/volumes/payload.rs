@@ -35,6 +35,7 @@ pub fn make(
                 let file = File {
                     data: v.clone(),
                     mode: mode(None),
+                    owner: None,
                 };
                 (k.clone(), file)
             })
@@ -56,6 +57,7 @@ pub fn make(
         let file = File {
             data: v.clone(),
             mode: mode(item.mode),
+            owner: None,
         };
         out.insert(item.path.clone(), file);
     }
