@@ -2,7 +2,7 @@
 //! once the cache has caught up with the backend, and they go to the backend for an
 //! exact revision, a prefix spanning several types, or a cache that cannot catch up.
 //! The backend is SQLite behind a wrapper that counts its lists and can hide its
-//! progress reports or claim a revision the cache will never see.
+//! progress reports, claim a revision the cache will never see, or hold a type's lists.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
@@ -23,6 +23,9 @@ struct Counting {
     progress: AtomicBool,
     /// Added to the revision the backend reports.
     ahead: AtomicI64,
+    /// Lists of prefixes starting with this wait until `release` is notified.
+    held: parking_lot::Mutex<Option<String>>,
+    release: tokio::sync::Notify,
 }
 
 #[async_trait]
@@ -32,6 +35,10 @@ impl Store for Counting {
     }
     async fn list(&self, prefix: &str, opts: ListOptions) -> Result<ListResult> {
         self.lists.fetch_add(1, Ordering::SeqCst);
+        let held = self.held.lock().clone();
+        if held.is_some_and(|h| prefix.starts_with(&h)) {
+            self.release.notified().await;
+        }
         self.inner.list(prefix, opts).await
     }
     async fn create(&self, key: &str, value: Bytes) -> Result<KeyValue> {
@@ -70,6 +77,8 @@ fn setup(dir: &tempfile::TempDir, progress: bool) -> (Arc<Counting>, WatchCache)
         lists: AtomicUsize::new(0),
         progress: AtomicBool::new(progress),
         ahead: AtomicI64::new(0),
+        held: parking_lot::Mutex::new(None),
+        release: tokio::sync::Notify::new(),
     });
     let config = CacheConfig {
         catch_up: Duration::from_millis(300),
@@ -270,4 +279,48 @@ async fn without_progress_reports_only_the_types_own_events_make_it_current() {
     assert!(waited.elapsed() < Duration::from_millis(300));
     assert_eq!(listed.items.len(), 2);
     assert_eq!(count(), served + 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_type_starting_slowly_does_not_hold_up_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let (backend, cache) = setup(&dir, true);
+    let cache = Arc::new(cache);
+    backend
+        .create("/registry/configmaps/ns/a", Bytes::from_static(b"a"))
+        .await
+        .unwrap();
+    *backend.held.lock() = Some("/registry/pods/".into());
+    let before = backend.lists.load(Ordering::SeqCst);
+    let pods = tokio::spawn({
+        let cache = cache.clone();
+        async move { cache.list("/registry/pods/", ListOptions::default()).await }
+    });
+    // The pods cache's start is stuck in its first list; configmaps start and answer.
+    let wait = Duration::from_secs(5);
+    tokio::time::timeout(wait, async {
+        while backend.lists.load(Ordering::SeqCst) == before {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the pods cache lists its type");
+    let other = tokio::time::timeout(
+        wait,
+        cache.list("/registry/configmaps/", ListOptions::default()),
+    )
+    .await
+    .expect("configmaps listed while pods start")
+    .unwrap();
+    assert_eq!(keys(&other), ["/registry/configmaps/ns/a"]);
+    assert!(!pods.is_finished());
+    *backend.held.lock() = None;
+    // A permit, in case the held list has not reached its wait yet.
+    backend.release.notify_one();
+    let pods = tokio::time::timeout(wait, pods)
+        .await
+        .expect("pods listed")
+        .unwrap()
+        .unwrap();
+    assert!(pods.items.is_empty());
 }

@@ -51,27 +51,36 @@ impl Default for CacheConfig {
 pub struct WatchCache {
     inner: Arc<dyn Store>,
     config: CacheConfig,
-    /// Held across a start, so concurrent first watchers share one upstream watch.
-    resources: tokio::sync::Mutex<HashMap<String, Arc<ResourceCache>>>,
+    resources: parking_lot::Mutex<HashMap<String, Arc<Slot>>>,
 }
+
+/// One resource type's cache, locked across its start so concurrent first watchers
+/// share one upstream watch, while other types start and serve meanwhile.
+type Slot = tokio::sync::Mutex<Option<Arc<ResourceCache>>>;
 
 impl WatchCache {
     pub fn new(inner: Arc<dyn Store>, config: CacheConfig) -> Self {
         Self {
             inner,
             config,
-            resources: tokio::sync::Mutex::new(HashMap::new()),
+            resources: parking_lot::Mutex::new(HashMap::new()),
         }
     }
 
     /// The cache serving `root`, started on first use and restarted after it failed.
     async fn resource(&self, root: &str) -> Result<Arc<ResourceCache>> {
-        let mut all = self.resources.lock().await;
-        if let Some(c) = all.get(root).filter(|c| c.is_live()) {
+        let slot = self
+            .resources
+            .lock()
+            .entry(root.to_string())
+            .or_default()
+            .clone();
+        let mut slot = slot.lock().await;
+        if let Some(c) = slot.as_ref().filter(|c| c.is_live()) {
             return Ok(c.clone());
         }
         let started = ResourceCache::start(self.inner.clone(), root, self.config).await?;
-        all.insert(root.to_string(), started.clone());
+        *slot = Some(started.clone());
         Ok(started)
     }
 }
@@ -146,8 +155,11 @@ impl Store for WatchCache {
 
     async fn compact(&self, revision: Revision) -> Result<()> {
         self.inner.compact(revision).await?;
-        for cache in self.resources.lock().await.values() {
-            cache.compacted(revision);
+        let slots: Vec<Arc<Slot>> = self.resources.lock().values().cloned().collect();
+        for slot in slots {
+            if let Some(cache) = slot.lock().await.as_ref() {
+                cache.compacted(revision);
+            }
         }
         Ok(())
     }
