@@ -34,7 +34,7 @@ pub use error::ApiError;
 pub use state::ApiState;
 
 use crate::admission::Admission;
-use crate::auth::{AllowAuthenticated, Authenticator};
+use crate::auth::{Authenticator, AuthorizationMode, Authorizer};
 use crate::registry::{Registry, Resources};
 
 /// How to build an API server.
@@ -54,6 +54,8 @@ pub struct Options {
     pub toleration_defaults: admission::TolerationDefaults,
     /// How to reach kubelets (`pods/log`, `exec`, `attach`, `portforward`).
     pub kubelet_client: Option<kubelet::KubeletClient>,
+    /// `--authorization-mode`, in order (upstream's default for k8rs: Node, RBAC).
+    pub authorization_modes: Vec<AuthorizationMode>,
 }
 
 /// Builds the shared state of an API server serving the built-in resources.
@@ -73,10 +75,22 @@ pub fn build(opts: Options) -> Arc<ApiState> {
     if let Some(t) = &opts.service_account_tokens {
         authenticator.tokens.push(Arc::new(t.clone()));
     }
+    let modes = &opts.authorization_modes;
+    let rbac = modes
+        .contains(&AuthorizationMode::Rbac)
+        .then(|| Arc::new(auth::rbac::Rbac::default()));
+    let node: Arc<dyn Authorizer> = Arc::new(auth::node::NodeAuthorizer::default());
+    let rbac_authorizer: Arc<dyn Authorizer> = match &rbac {
+        Some(r) => r.clone(),
+        None => node.clone(),
+    };
+    let authorizer = Box::new(auth::Chain::new(modes, node, rbac_authorizer));
     Arc::new(ApiState {
         registry,
         authenticator,
-        authorizer: Box::new(AllowAuthenticated),
+        authorizer,
+        rbac,
+        anonymous_auth: !modes.contains(&AuthorizationMode::AlwaysAllow),
         server_address: opts.server_address,
         bookmark_interval: opts.bookmark_interval,
         default_watch_timeout: opts.default_watch_timeout,

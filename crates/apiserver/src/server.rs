@@ -16,10 +16,10 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt;
 
-use crate::auth::{Authenticated, UserInfo};
+use crate::auth::{Attributes, Authenticated, Decision, UserInfo, forbidden, impersonate};
 use crate::error::ApiError;
 use crate::state::ApiState;
-use crate::{handlers, health, metrics};
+use crate::{handlers, health, metrics, request_info};
 
 /// Maps a verified client certificate to its user (CN → name, O → groups).
 pub type CertUser = Arc<dyn Fn(&CertificateDer<'_>) -> Option<UserInfo> + Send + Sync>;
@@ -48,7 +48,8 @@ pub fn router(state: Arc<ApiState>) -> Router {
         .with_state(state)
 }
 
-/// Paths anyone may read without credentials (upstream's system:public-info-viewer).
+/// Paths anyone may read without credentials when anonymous requests are off
+/// (upstream's system:public-info-viewer paths).
 fn is_public(path: &str) -> bool {
     matches!(path, "/healthz" | "/livez" | "/readyz" | "/version")
         || path.starts_with("/healthz/")
@@ -66,8 +67,25 @@ async fn authenticate(
         Ok(u) => u,
         Err(e) => return e.into_response(),
     };
-    if user.is_anonymous() && !is_public(parts.uri.path()) {
+    if user.is_anonymous() && !state.anonymous_auth && !is_public(parts.uri.path()) {
         return ApiError::unauthorized().into_response();
+    }
+    let user = match impersonate::apply(&*state.authorizer, user, &parts.headers) {
+        Ok(u) => u,
+        Err(e) => return e.into_response(),
+    };
+    // Resource requests are authorized by the API handler, which knows the resource;
+    // every other path (discovery, health, OpenAPI, metrics) here.
+    let path = parts.uri.path();
+    if request_info::parse(&parts.method, path, false).is_none() {
+        let verb = parts.method.as_str().to_ascii_lowercase();
+        let attrs = Attributes::non_resource(&verb, path);
+        match state.authorizer.authorize(&user, &attrs) {
+            Decision::Allow => {}
+            Decision::Deny(r) | Decision::NoOpinion(r) => {
+                return forbidden(&user, &attrs, &r).into_response();
+            }
+        }
     }
     parts.extensions.insert(user);
     req = Request::from_parts(parts, body);

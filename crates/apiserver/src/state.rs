@@ -11,6 +11,12 @@ pub struct ApiState {
     pub registry: Registry,
     pub authenticator: Authenticator,
     pub authorizer: Box<dyn Authorizer>,
+    /// The RBAC authorizer's policy, kept current by `auth::rbac::start` (`None`
+    /// when RBAC is not an authorization mode).
+    pub rbac: Option<std::sync::Arc<crate::auth::rbac::Rbac>>,
+    /// Whether requests without credentials are served as `system:anonymous` (off
+    /// with AlwaysAllow, as upstream: they get 401 outside the health paths).
+    pub anonymous_auth: bool,
     /// `host:port` clients reach this server at (discovery's serverAddressByClientCIDRs).
     pub server_address: String,
     /// How often watches that allow bookmarks get one (`None`: the default).

@@ -45,6 +45,10 @@ impl Bench {
             toleration_defaults: Default::default(),
             kubelet_client: None,
             service_account_tokens: None,
+            authorization_modes: vec![
+                apiserver::auth::AuthorizationMode::Node,
+                apiserver::auth::AuthorizationMode::Rbac,
+            ],
         });
         let boot = apiserver::bootstrap::BootstrapConfig {
             kubernetes_service_ip: kubernetes_ip.into(),
@@ -54,6 +58,9 @@ impl Bench {
         apiserver::bootstrap::run(&state.registry, &boot)
             .await
             .expect("bootstrap");
+        apiserver::auth::rbac::start(&state)
+            .await
+            .expect("RBAC bootstrap");
         let router = apiserver::server::router(state.clone());
         Self {
             state,

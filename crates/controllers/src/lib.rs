@@ -3,6 +3,7 @@
 //! server only through the API, with kube-rs watches and a work queue, so it runs the
 //! same in-process or against a remote server.
 
+pub mod clusterrole_aggregation;
 pub mod cron;
 pub mod cronjob;
 pub mod daemonset;

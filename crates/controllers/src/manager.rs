@@ -35,6 +35,7 @@ pub const CONTROLLERS: &[&str] = &[
     "nodelifecycle",
     "podgc",
     "servicelb",
+    "clusterrole-aggregation",
 ];
 
 /// Whether `name` is enabled by the `--controllers` style list.
@@ -174,6 +175,9 @@ pub fn start(client: kube::Client, opts: &Options) -> JoinSet<()> {
             opts.terminated_pod_gc_threshold,
             Duration::from_secs(20),
         ));
+    }
+    if on("clusterrole-aggregation") {
+        tasks.spawn(crate::clusterrole_aggregation::run(client.clone()));
     }
     if on("servicelb") {
         tasks.spawn(crate::servicelb::run(

@@ -11,6 +11,7 @@ mod ingress_node;
 mod inprocess;
 mod join;
 mod killall_cmd;
+mod kubeconfig_cmd;
 mod proxy_node;
 mod server;
 mod supervise;
@@ -38,6 +39,9 @@ enum Command {
     /// Stop and remove what a stopped node left running (pods, containerd, mounts, the
     /// pod bridge, service proxy rules); the data dir is kept.
     Killall(killall_cmd::KillallArgs),
+    /// Write a kubeconfig for a user (and groups) with a client certificate signed by
+    /// the cluster CA; grant it rights with RBAC bindings.
+    Kubeconfig(kubeconfig_cmd::KubeconfigArgs),
 }
 
 fn main() -> Result<()> {
@@ -58,6 +62,7 @@ fn main() -> Result<()> {
             Command::HollowNodes(args) => hollow_nodes::run(args).await,
             Command::Image(args) => image_cmd::run(args).await,
             Command::Killall(args) => killall_cmd::run(args).await,
+            Command::Kubeconfig(args) => kubeconfig_cmd::run(args),
         }
     })
 }

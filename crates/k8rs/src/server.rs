@@ -78,6 +78,11 @@ pub struct ServerArgs {
     /// terminated-pod-gc-threshold, concurrent-syncs.
     #[arg(long = "kube-controller-manager-arg")]
     pub kube_controller_manager_arg: Vec<String>,
+    /// Authorization modes, in order, as kube-apiserver's flag: Node, RBAC,
+    /// AlwaysAllow (every request allowed, anonymous ones refused), AlwaysDeny.
+    /// Members of system:masters are always allowed.
+    #[arg(long, default_value = "Node,RBAC")]
+    pub authorization_mode: String,
     #[command(flatten)]
     pub agent: crate::agent::AgentArgs,
     #[command(flatten)]
@@ -212,6 +217,9 @@ pub async fn run(args: ServerArgs) -> Result<()> {
         tokens: vec![Arc::new(StaticTokens(vec![(secret, node_user)]))],
     };
     let toleration_defaults = apiserver_settings(&args.kube_apiserver_arg)?;
+    let authorization_modes =
+        apiserver::auth::AuthorizationMode::parse_list(&args.authorization_mode)
+            .context("--authorization-mode")?;
     let controller_options = controller_settings(&args, &node_name, &pki.ca.cert_pem)?;
     let state = apiserver::build(apiserver::Options {
         store,
@@ -229,6 +237,7 @@ pub async fn run(args: ServerArgs) -> Result<()> {
             &pki.ca.cert_pem,
             &pki.apiserver_kubelet_client,
         )?),
+        authorization_modes,
     });
     apiserver::crd::load(&state)
         .await
@@ -241,6 +250,9 @@ pub async fn run(args: ServerArgs) -> Result<()> {
     apiserver::bootstrap::run(&state.registry, &boot)
         .await
         .map_err(|e| anyhow::anyhow!("bootstrap: {e}"))?;
+    apiserver::auth::rbac::start(&state)
+        .await
+        .map_err(|e| anyhow::anyhow!("RBAC bootstrap policy: {e}"))?;
     state.health.set_bootstrapped();
     apiserver::crd::spawn_sync(state.clone());
 

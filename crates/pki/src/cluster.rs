@@ -85,6 +85,19 @@ fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
+/// Loads the cluster CA of an existing server's certificate directory (for signing
+/// client certificates outside the server, e.g. colleagues' kubeconfigs).
+pub fn load_server_ca(dir: &Path) -> Result<CertificateAuthority> {
+    let (crt_path, key_path) = pair_paths(dir, "server-ca");
+    let missing = |p: &Path| Error::BadFile {
+        path: p.to_path_buf(),
+        reason: "missing: is this a k8rs server's data directory?".into(),
+    };
+    let cert_pem = read(&crt_path)?.ok_or_else(|| missing(&crt_path))?;
+    let key_pem = read(&key_path)?.ok_or_else(|| missing(&key_path))?;
+    CertificateAuthority::from_pem(cert_pem, key_pem).map_err(|e| bad(&key_path, e))
+}
+
 /// Loads the CA `name`, or creates it when neither file exists. Returns whether it
 /// was created (then everything it signed must be reissued).
 fn ensure_ca(dir: &Path, name: &str, common_name: &str) -> Result<(CertificateAuthority, bool)> {

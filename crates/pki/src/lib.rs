@@ -91,7 +91,7 @@ use std::path::PathBuf;
 
 pub use ca::{CertificateAuthority, LeafSpec};
 pub use certs::CertAndKey;
-pub use cluster::{ClusterPki, ServerPkiOptions};
+pub use cluster::{ClusterPki, ServerPkiOptions, load_server_ca};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -9,7 +9,9 @@ use std::process::{Command, Output};
 use std::sync::Arc;
 use std::time::Duration;
 
-use apiserver::auth::{Authenticated, Authenticator, ServiceAccountTokens, StaticTokens, UserInfo};
+use apiserver::auth::{
+    Authenticated, Authenticator, AuthorizationMode, ServiceAccountTokens, StaticTokens, UserInfo,
+};
 
 pub const TOKEN: &str = "test-admin-token";
 
@@ -49,6 +51,7 @@ impl TestServer {
             service_account_tokens: Some(ServiceAccountTokens::new(
                 pki::jwt::ServiceAccountKey::generate().expect("service account key"),
             )),
+            authorization_modes: vec![AuthorizationMode::Node, AuthorizationMode::Rbac],
         });
         runtime.block_on(async {
             apiserver::crd::load(&state).await.unwrap();
@@ -60,6 +63,7 @@ impl TestServer {
             apiserver::bootstrap::run(&state.registry, &cfg)
                 .await
                 .unwrap();
+            apiserver::auth::rbac::start(&state).await.unwrap();
             state.health.set_bootstrapped();
         });
         apiserver::crd::spawn_sync_on(runtime.handle(), state.clone());

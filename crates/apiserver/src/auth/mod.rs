@@ -1,9 +1,17 @@
 //! Who is calling (authentication) and whether they may (authorization). Requests are
-//! authenticated by client certificate or bearer token; authorization plugs in behind
-//! the [`Authorizer`] trait (everything authenticated is allowed until RBAC lands).
+//! authenticated by client certificate or bearer token (or are anonymous), may act as
+//! another user (impersonation), and are authorized by the chain of
+//! `--authorization-mode`s behind the [`Authorizer`] trait: `system:masters` first,
+//! then Node, RBAC or AlwaysAllow, the first to allow winning, as upstream's union.
 
 mod authn;
+mod authz;
+pub mod impersonate;
+pub mod node;
+pub mod rbac;
 mod service_accounts;
+
+pub use authz::{AuthorizationMode, Chain, ModeError, PRIVILEGED_GROUP, Rules, forbidden};
 
 use serde::Serialize;
 
@@ -63,23 +71,35 @@ pub struct Attributes {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Decision {
     Allow,
+    /// Refused outright (no later authorizer is asked).
     Deny(String),
+    /// Neither allowed nor refused, with a reason (often empty); the next authorizer
+    /// is asked, and a request no one allows is forbidden.
+    NoOpinion(String),
+}
+
+impl Attributes {
+    /// A request on a path outside the resource API (`/healthz`, `/api`, …).
+    pub fn non_resource(verb: &str, path: &str) -> Self {
+        Self {
+            verb: verb.to_string(),
+            path: Some(path.to_string()),
+            ..Default::default()
+        }
+    }
+
+    pub fn is_resource_request(&self) -> bool {
+        self.path.is_none()
+    }
 }
 
 /// Decides whether a user may do something.
 pub trait Authorizer: Send + Sync {
     fn authorize(&self, user: &UserInfo, attrs: &Attributes) -> Decision;
-}
 
-/// Allows every authenticated user everything (until RBAC is in place).
-pub struct AllowAuthenticated;
-
-impl Authorizer for AllowAuthenticated {
-    fn authorize(&self, user: &UserInfo, _attrs: &Attributes) -> Decision {
-        if user.is_anonymous() {
-            Decision::Deny("anonymous requests are not allowed".into())
-        } else {
-            Decision::Allow
-        }
+    /// What `user` may do in `namespace` (SelfSubjectRulesReview); `None` when this
+    /// authorizer cannot tell.
+    fn rules_for(&self, _user: &UserInfo, _namespace: &str) -> Option<Rules> {
+        None
     }
 }

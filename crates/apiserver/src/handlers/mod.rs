@@ -1,6 +1,7 @@
 //! The resource API: `/api/...` and `/apis/...` requests, dispatched by verb and
 //! subresource to the generic registry.
 
+mod access_reviews;
 mod read;
 pub mod respond;
 mod subresources;
@@ -17,7 +18,7 @@ use http::request::Parts;
 
 use api::ResourceInfo;
 
-use crate::auth::{Attributes, Decision, UserInfo};
+use crate::auth::{Attributes, Decision, UserInfo, forbidden};
 use crate::discovery;
 use crate::error::{ApiError, Result};
 use crate::negotiate::{self, Output};
@@ -87,6 +88,14 @@ async fn dispatch(state: Arc<ApiState>, req: Request) -> Result<Response> {
     }
     let ri = request_info::parse(&parts.method, &path, query.flag("watch")?)
         .ok_or_else(ApiError::path_not_found)?;
+    let user = parts
+        .extensions
+        .get::<UserInfo>()
+        .cloned()
+        .unwrap_or_else(UserInfo::anonymous);
+    // Before the resource is looked up, as upstream's filter: an unknown resource is
+    // a 403 to whoever may not use it.
+    authorize(&state, &user, &ri)?;
     let info = state
         .registry
         .resources
@@ -98,12 +107,6 @@ async fn dispatch(state: Arc<ApiState>, req: Request) -> Result<Response> {
     if !info.namespaced && ri.namespace.is_some() {
         return Err(ApiError::path_not_found());
     }
-    let user = parts
-        .extensions
-        .get::<UserInfo>()
-        .cloned()
-        .unwrap_or_else(UserInfo::anonymous);
-    authorize(&state, &user, &ri, &info)?;
     let output = negotiate::output(&parts.headers)?;
     let ctx = Context {
         user,
@@ -154,48 +157,24 @@ async fn dispatch(state: Arc<ApiState>, req: Request) -> Result<Response> {
     }
 }
 
-fn authorize(
-    state: &ApiState,
-    user: &UserInfo,
-    ri: &RequestInfo,
-    info: &ResourceInfo,
-) -> Result<()> {
-    let attrs = Attributes {
+fn authorize(state: &ApiState, user: &UserInfo, ri: &RequestInfo) -> Result<()> {
+    let mut attrs = Attributes {
         verb: ri.verb.clone(),
-        group: info.group.clone(),
-        resource: info.plural.clone(),
+        group: ri.group.clone(),
+        resource: ri.resource.clone(),
         subresource: ri.subresource.clone().unwrap_or_default(),
         namespace: ri.namespace.clone().unwrap_or_default(),
         name: ri.name.clone().unwrap_or_default(),
         path: None,
     };
+    // A namespace is in itself, as upstream's RequestInfo has it (so a RoleBinding in
+    // `dev` can allow reading namespace `dev`).
+    if attrs.resource == "namespaces" && attrs.namespace.is_empty() {
+        attrs.namespace = attrs.name.clone();
+    }
     match state.authorizer.authorize(user, &attrs) {
         Decision::Allow => Ok(()),
-        Decision::Deny(why) => {
-            let what = if attrs.subresource.is_empty() {
-                attrs.resource.clone()
-            } else {
-                format!("{}/{}", attrs.resource, attrs.subresource)
-            };
-            let group = if info.group.is_empty() {
-                "\"\"".to_string()
-            } else {
-                format!("\"{}\"", info.group)
-            };
-            let scope = if attrs.namespace.is_empty() {
-                "at the cluster scope".to_string()
-            } else {
-                format!("in the namespace \"{}\"", attrs.namespace)
-            };
-            let mut msg = format!(
-                "User \"{}\" cannot {} resource \"{what}\" in API group {group} {scope}",
-                user.username, attrs.verb
-            );
-            if !why.is_empty() {
-                msg.push_str(&format!(": {why}"));
-            }
-            Err(ApiError::forbidden(info, &attrs.name, &msg))
-        }
+        Decision::Deny(why) | Decision::NoOpinion(why) => Err(forbidden(user, &attrs, &why)),
     }
 }
 

@@ -6,8 +6,9 @@ use http::StatusCode;
 use serde_json::{Value, json};
 
 use super::Call;
+use super::access_reviews;
 use super::respond::{self, IncludeObject};
-use crate::auth::{Attributes, Decision, UserInfo};
+use crate::auth::UserInfo;
 use crate::error::{ApiError, Result};
 use crate::negotiate;
 use crate::registry::ListPage;
@@ -144,49 +145,27 @@ fn review_response(call: &Call, mut review: Value) -> Result<Value> {
             };
         }
         "selfsubjectaccessreviews" | "subjectaccessreviews" | "localsubjectaccessreviews" => {
-            let spec = &review["spec"];
             let subject = if info.plural == "selfsubjectaccessreviews" {
                 user.clone()
             } else {
-                UserInfo::new(
-                    spec["user"].as_str().unwrap_or_default(),
-                    spec["groups"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter_map(|g| g.as_str().map(str::to_string))
-                        .collect(),
-                )
+                access_reviews::spec_user(&review["spec"])
             };
-            let ra = &spec["resourceAttributes"];
-            let s = |v: &Value| v.as_str().unwrap_or_default().to_string();
-            let verb = if ra.is_object() {
-                s(&ra["verb"])
-            } else {
-                s(&spec["nonResourceAttributes"]["verb"])
-            };
-            let attrs = Attributes {
-                verb,
-                group: s(&ra["group"]),
-                resource: s(&ra["resource"]),
-                subresource: s(&ra["subresource"]),
-                namespace: s(&ra["namespace"]),
-                name: s(&ra["name"]),
-                path: spec["nonResourceAttributes"]["path"]
-                    .as_str()
-                    .map(str::to_string),
-            };
-            review["status"] = match call.state.authorizer.authorize(&subject, &attrs) {
-                Decision::Allow => json!({"allowed": true}),
-                Decision::Deny(reason) => json!({"allowed": false, "reason": reason}),
-            };
+            let path_ns = (info.plural == "localsubjectaccessreviews")
+                .then(|| call.ri.namespace.as_deref().unwrap_or_default());
+            review["status"] = access_reviews::access_review(
+                &*call.state.authorizer,
+                &subject,
+                &review["spec"],
+                path_ns,
+            )?;
         }
         "selfsubjectrulesreviews" => {
-            review["status"] = json!({
-                "resourceRules": [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"]}],
-                "nonResourceRules": [{"verbs": ["*"], "nonResourceURLs": ["*"]}],
-                "incomplete": false,
-            });
+            let ns = review
+                .pointer("/spec/namespace")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            review["status"] = access_reviews::rules_review(&*call.state.authorizer, user, &ns);
         }
         other => {
             return Err(ApiError::unavailable(format!(

@@ -1,0 +1,217 @@
+//! Creating the default policy at start, as upstream's `rbac/bootstrap-roles`
+//! post-start hook: every bootstrap role and binding missing is created (labelled
+//! `kubernetes.io/bootstrapping: rbac-defaults`, annotated
+//! `rbac.authorization.kubernetes.io/autoupdate: "true"`); one that exists and still
+//! carries `autoupdate: "true"` gets back the rules or subjects it lacks (extra ones
+//! are kept); one an administrator set to `autoupdate: "false"` is left alone.
+
+pub mod roles;
+mod rule_sets;
+
+use serde_json::{Value, json};
+
+use super::GROUP;
+use crate::error::{ApiError, Result};
+use crate::registry::{Context, Registry, UpdateMode};
+use roles::{AGGREGATE_LABEL_PREFIX, BindingSpec, RoleSpec};
+
+pub const AUTOUPDATE: &str = "rbac.authorization.kubernetes.io/autoupdate";
+
+fn metadata(name: &str, ns: Option<&str>, extra: &[(&str, &str)]) -> Value {
+    let mut labels = json!({"kubernetes.io/bootstrapping": "rbac-defaults"});
+    for (k, v) in extra {
+        labels[*k] = json!(v);
+    }
+    let mut m = json!({"name": name, "labels": labels, "annotations": {AUTOUPDATE: "true"}});
+    if let Some(ns) = ns {
+        m["namespace"] = json!(ns);
+    }
+    m
+}
+
+fn role_object(spec: &RoleSpec, ns: Option<&str>) -> Value {
+    let kind = if ns.is_some() { "Role" } else { "ClusterRole" };
+    let mut obj = json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": kind,
+        "metadata": metadata(spec.name, ns, spec.labels),
+        "rules": spec.rules,
+    });
+    if let Some(to) = spec.aggregates {
+        obj["aggregationRule"] = json!({"clusterRoleSelectors": [
+            {"matchLabels": {format!("{AGGREGATE_LABEL_PREFIX}{to}"): "true"}}
+        ]});
+    }
+    obj
+}
+
+fn binding_object(spec: &BindingSpec, ns: Option<&str>, role_kind: &str) -> Value {
+    let kind = if ns.is_some() {
+        "RoleBinding"
+    } else {
+        "ClusterRoleBinding"
+    };
+    let subjects: Vec<Value> = spec
+        .subjects
+        .iter()
+        .map(|(kind, name, sub_ns)| {
+            if *kind == "ServiceAccount" {
+                json!({"kind": kind, "name": name, "namespace": sub_ns})
+            } else {
+                json!({"kind": kind, "name": name, "apiGroup": GROUP})
+            }
+        })
+        .collect();
+    let mut obj = json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": kind,
+        "metadata": metadata(spec.name, ns, &[]),
+        "roleRef": {"apiGroup": GROUP, "kind": role_kind, "name": spec.role},
+    });
+    if !subjects.is_empty() {
+        obj["subjects"] = json!(subjects);
+    }
+    obj
+}
+
+/// Creates or completes the bootstrap policy.
+pub async fn ensure(registry: &Registry) -> Result<()> {
+    for spec in roles::cluster_roles() {
+        // An aggregated role's rules are the aggregation controller's to keep.
+        let field = if spec.aggregates.is_some() {
+            None
+        } else {
+            Some("rules")
+        };
+        ensure_one(
+            registry,
+            "clusterroles",
+            None,
+            role_object(&spec, None),
+            field,
+        )
+        .await?;
+    }
+    for (ns, spec) in roles::roles() {
+        ensure_one(
+            registry,
+            "roles",
+            Some(ns),
+            role_object(&spec, Some(ns)),
+            Some("rules"),
+        )
+        .await?;
+    }
+    for spec in roles::cluster_role_bindings() {
+        let obj = binding_object(&spec, None, "ClusterRole");
+        ensure_one(registry, "clusterrolebindings", None, obj, Some("subjects")).await?;
+    }
+    for (ns, spec) in roles::role_bindings() {
+        let obj = binding_object(&spec, Some(ns), "Role");
+        ensure_one(registry, "rolebindings", Some(ns), obj, Some("subjects")).await?;
+    }
+    Ok(())
+}
+
+/// Creates `want` if missing; else, when it may be updated, adds the entries of
+/// `field` (rules or subjects) it lacks.
+async fn ensure_one(
+    registry: &Registry,
+    plural: &str,
+    ns: Option<&str>,
+    want: Value,
+    field: Option<&str>,
+) -> Result<()> {
+    let info = registry
+        .resources
+        .get(GROUP, "v1", plural)
+        .expect("RBAC resources are built in");
+    let name = api::meta::name(&want).unwrap_or_default().to_string();
+    let ctx = Context::system();
+    let Some(cur) = registry.try_get(&info, ns, &name).await? else {
+        return match registry.create(&info, ns, want, &ctx).await {
+            Ok(_) => Ok(()),
+            Err(e) if e.code == 409 => Ok(()),
+            Err(e) => Err(e),
+        };
+    };
+    let Some(field) = field else { return Ok(()) };
+    if !autoupdate(&cur) || missing(&cur[field], &want[field]).is_empty() {
+        return Ok(());
+    }
+    tracing::info!(plural, name, "adding missing bootstrap {field}");
+    registry
+        .guaranteed_update(&info, ns, &name, UpdateMode::Main, &ctx, |cur| {
+            let mut next = cur.clone();
+            let mut items = cur[field].as_array().cloned().unwrap_or_default();
+            items.extend(missing(&cur[field], &want[field]));
+            next[field] = json!(items);
+            Ok::<_, ApiError>(next)
+        })
+        .await?;
+    Ok(())
+}
+
+fn autoupdate(obj: &Value) -> bool {
+    // Upstream treats a missing annotation as "true".
+    obj.pointer("/metadata/annotations")
+        .and_then(|a| a.get(AUTOUPDATE))
+        .and_then(Value::as_str)
+        .is_none_or(|v| v == "true")
+}
+
+/// The entries of `want` not in `have`.
+fn missing(have: &Value, want: &Value) -> Vec<Value> {
+    let have = have.as_array().map(Vec::as_slice).unwrap_or_default();
+    want.as_array()
+        .into_iter()
+        .flatten()
+        .filter(|w| !have.contains(w))
+        .cloned()
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn objects_carry_upstream_labels_and_aggregation() {
+        let view = roles::cluster_roles()
+            .into_iter()
+            .find(|r| r.name == "view")
+            .unwrap();
+        let obj = role_object(&view, None);
+        assert_eq!(
+            obj["metadata"]["labels"]["kubernetes.io/bootstrapping"],
+            "rbac-defaults"
+        );
+        assert_eq!(
+            obj["metadata"]["labels"]["rbac.authorization.k8s.io/aggregate-to-edit"],
+            "true"
+        );
+        assert_eq!(obj["metadata"]["annotations"][AUTOUPDATE], "true");
+        assert_eq!(
+            obj["aggregationRule"]["clusterRoleSelectors"][0]["matchLabels"]["rbac.authorization.k8s.io/aggregate-to-view"],
+            "true"
+        );
+        let b = roles::cluster_role_bindings()
+            .into_iter()
+            .find(|b| b.name == "system:node")
+            .unwrap();
+        assert!(
+            binding_object(&b, None, "ClusterRole")
+                .get("subjects")
+                .is_none()
+        );
+    }
+
+    #[test]
+    fn missing_entries_and_autoupdate() {
+        assert_eq!(missing(&json!([1, 2]), &json!([2, 3])), vec![json!(3)]);
+        assert!(autoupdate(&json!({"metadata": {}})));
+        assert!(!autoupdate(
+            &json!({"metadata": {"annotations": {AUTOUPDATE: "false"}}})
+        ));
+    }
+}

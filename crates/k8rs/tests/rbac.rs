@@ -1,0 +1,361 @@
+//! RBAC on a real `k8rs server` (no agent), driven by the installed kubectl: a
+//! colleague's kubeconfig from `k8rs kubeconfig` is refused until a RoleBinding lets
+//! it read, `kubectl auth can-i` (also `--as`, `--list`) answers from the same policy,
+//! service account tokens are bound like users, aggregated roles pick up labelled
+//! ClusterRoles, the bootstrap policy is upstream's, and anonymous callers see only
+//! the public paths. Messages are upstream's (kube-apiserver 1.33 with RBAC).
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use support::{Server, kubectl_path, wait_for};
+
+const WITHIN: Duration = Duration::from_secs(20);
+
+/// kubectl with a given kubeconfig.
+fn kubectl_as(s: &Server, kubeconfig: &Path, args: &[&str]) -> Output {
+    Command::new(kubectl_path())
+        .args(args)
+        .env("KUBECONFIG", kubeconfig)
+        .env("HOME", s.home())
+        .output()
+        .expect("run kubectl")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// A kubeconfig for `user` minted by `k8rs kubeconfig`.
+fn colleague(s: &Server, user: &str, groups: &[&str]) -> PathBuf {
+    let out_path = s.dir.path().join(format!("{user}.kubeconfig"));
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_k8rs"));
+    cmd.arg("kubeconfig")
+        .args(["--user", user])
+        .args(["--data-dir", s.data_dir().to_str().unwrap()])
+        .args(["--admin-kubeconfig", s.kubeconfig.to_str().unwrap()])
+        .args(["--out", out_path.to_str().unwrap()]);
+    for g in groups {
+        cmd.args(["--group", g]);
+    }
+    let out = cmd.output().expect("run k8rs kubeconfig");
+    assert!(out.status.success(), "k8rs kubeconfig: {}", text(&out));
+    out_path
+}
+
+/// A kubeconfig for the same server with `user_yaml` as its credentials (a token, or
+/// nothing for anonymous requests).
+fn kubeconfig_with(s: &Server, name: &str, user_yaml: &str) -> PathBuf {
+    let server = s.jsonpath(
+        &["config", "view", "--raw"],
+        "{.clusters[0].cluster.server}",
+    );
+    let ca = s.jsonpath(
+        &["config", "view", "--raw"],
+        "{.clusters[0].cluster.certificate-authority-data}",
+    );
+    let path = s.dir.path().join(format!("{name}.kubeconfig"));
+    std::fs::write(
+        &path,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: {server}\n    certificate-authority-data: {ca}\nusers:\n- name: u\n  user: {user_yaml}\ncontexts:\n- name: c\n  context:\n    cluster: c\n    user: u\n    namespace: default\ncurrent-context: c\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// Waits until `args` succeed with `kubeconfig` (a new binding reaches the
+/// authorizer through its watch).
+fn eventually_ok(s: &Server, kubeconfig: &Path, args: &[&str]) -> String {
+    wait_for(&format!("kubectl {args:?} to be allowed"), WITHIN, || {
+        let out = kubectl_as(s, kubeconfig, args);
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    })
+}
+
+fn forbidden(s: &Server, kubeconfig: &Path, args: &[&str]) -> String {
+    let out = kubectl_as(s, kubeconfig, args);
+    assert!(
+        !out.status.success(),
+        "kubectl {args:?} was allowed: {}",
+        text(&out)
+    );
+    let err = String::from_utf8_lossy(&out.stderr).trim().to_string();
+    assert!(err.contains("is forbidden: User "), "{err}");
+    err
+}
+
+fn can_i(s: &Server, kubeconfig: &Path, args: &[&str]) -> String {
+    let out = kubectl_as(s, kubeconfig, &[&["auth", "can-i"], args].concat());
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn users_and_service_accounts_get_what_bindings_give() {
+    let s = Server::start();
+    let admin = s.kubeconfig.clone();
+    let alice = colleague(&s, "alice", &["dev"]);
+
+    let err = forbidden(&s, &alice, &["get", "pods"]);
+    assert_eq!(
+        err,
+        r#"Error from server (Forbidden): pods is forbidden: User "alice" cannot list resource "pods" in API group "" in the namespace "default""#
+    );
+    assert_eq!(can_i(&s, &alice, &["list", "pods"]), "no");
+    assert_eq!(can_i(&s, &admin, &["list", "pods", "--as=alice"]), "no");
+    // Everyone authenticated may ask about themselves and read discovery.
+    assert_eq!(
+        can_i(
+            &s,
+            &alice,
+            &["create", "selfsubjectaccessreviews.authorization.k8s.io"]
+        ),
+        "yes"
+    );
+    kubectl_as(&s, &alice, &["api-versions"])
+        .status
+        .success()
+        .then_some(())
+        .expect("discovery");
+
+    s.kubectl_ok(&[
+        "create",
+        "rolebinding",
+        "alice-view",
+        "--clusterrole=view",
+        "--user=alice",
+        "-n",
+        "default",
+    ]);
+    eventually_ok(&s, &alice, &["get", "pods"]);
+    let err = forbidden(
+        &s,
+        &alice,
+        &["create", "configmap", "x", "--from-literal=a=b"],
+    );
+    assert!(
+        err.ends_with(r#"configmaps is forbidden: User "alice" cannot create resource "configmaps" in API group "" in the namespace "default""#),
+        "{err}"
+    );
+    forbidden(&s, &alice, &["get", "pods", "-n", "kube-system"]);
+    assert_eq!(can_i(&s, &alice, &["list", "pods"]), "yes");
+    assert_eq!(can_i(&s, &alice, &["create", "pods"]), "no");
+    assert_eq!(can_i(&s, &alice, &["get", "secrets"]), "no");
+    assert_eq!(
+        can_i(&s, &admin, &["list", "pods", "--as=alice", "-n", "default"]),
+        "yes"
+    );
+    assert_eq!(
+        can_i(
+            &s,
+            &admin,
+            &["list", "pods", "--as=alice", "-n", "kube-system"]
+        ),
+        "no"
+    );
+    // A namespace is in itself: the binding in `default` lets her read it.
+    kubectl_as(&s, &alice, &["get", "namespace", "default"])
+        .status
+        .success()
+        .then_some(())
+        .expect("get ns");
+    let list = can_i(&s, &alice, &["--list"]);
+    assert!(
+        list.lines()
+            .any(|l| l.starts_with("pods ") && l.contains("[get list watch]")),
+        "{list}"
+    );
+    assert!(
+        list.contains("selfsubjectaccessreviews.authorization.k8s.io"),
+        "{list}"
+    );
+    // Impersonation needs the `impersonate` verb.
+    let err = forbidden(&s, &alice, &["get", "pods", "--as=bob"]);
+    assert!(
+        err.ends_with(r#"users "bob" is forbidden: User "alice" cannot impersonate resource "users" in API group "" at the cluster scope"#),
+        "{err}"
+    );
+    // Groups from the certificate count: a binding to `dev` lets her edit.
+    s.kubectl_ok(&[
+        "create",
+        "rolebinding",
+        "dev-edit",
+        "--clusterrole=edit",
+        "--group=dev",
+        "-n",
+        "default",
+    ]);
+    eventually_ok(
+        &s,
+        &alice,
+        &["create", "configmap", "x", "--from-literal=a=b"],
+    );
+    s.kubectl_ok(&["delete", "rolebinding", "dev-edit", "-n", "default"]);
+    wait_for("the deleted binding to stop counting", WITHIN, || {
+        (can_i(&s, &alice, &["create", "configmaps"]) == "no").then_some(())
+    });
+
+    // A service account token, denied until bound.
+    s.kubectl_ok(&["create", "serviceaccount", "builder"]);
+    let token = s
+        .kubectl_ok(&["create", "token", "builder"])
+        .trim()
+        .to_string();
+    let sa = kubeconfig_with(&s, "builder", &format!("{{token: {token}}}"));
+    let err = forbidden(&s, &sa, &["get", "configmaps"]);
+    assert!(
+        err.ends_with(r#"User "system:serviceaccount:default:builder" cannot list resource "configmaps" in API group "" in the namespace "default""#),
+        "{err}"
+    );
+    s.kubectl_ok(&[
+        "create",
+        "rolebinding",
+        "builder-edit",
+        "--clusterrole=edit",
+        "--serviceaccount=default:builder",
+    ]);
+    eventually_ok(
+        &s,
+        &sa,
+        &["create", "configmap", "built", "--from-literal=a=b"],
+    );
+    assert_eq!(
+        can_i(
+            &s,
+            &admin,
+            &[
+                "create",
+                "configmaps",
+                "--as=system:serviceaccount:default:builder"
+            ]
+        ),
+        "yes"
+    );
+    // Kubelets are served by the Node authorizer.
+    let node = ["--as=system:node:n1", "--as-group=system:nodes"];
+    assert_eq!(
+        can_i(
+            &s,
+            &admin,
+            &[&["patch", "pods", "--subresource=status"][..], &node].concat()
+        ),
+        "yes"
+    );
+    assert_eq!(
+        can_i(&s, &admin, &[&["delete", "namespaces"][..], &node].concat()),
+        "no"
+    );
+}
+
+#[test]
+fn bootstrap_policy_aggregation_and_anonymous_requests() {
+    let s = Server::start();
+    let roles = s.kubectl_ok(&["get", "clusterroles", "-o", "name"]);
+    for r in [
+        "cluster-admin",
+        "admin",
+        "edit",
+        "view",
+        "system:basic-user",
+        "system:discovery",
+        "system:public-info-viewer",
+        "system:node",
+        "system:node-proxier",
+        "system:kube-scheduler",
+        "system:kube-controller-manager",
+        "system:auth-delegator",
+        "system:aggregate-to-view",
+    ] {
+        assert!(
+            roles
+                .lines()
+                .any(|l| l == format!("clusterrole.rbac.authorization.k8s.io/{r}")),
+            "{r}: {roles}"
+        );
+    }
+    let label = s.jsonpath(
+        &["get", "clusterrole", "cluster-admin"],
+        r"{.metadata.labels.kubernetes\.io/bootstrapping} {.metadata.annotations.rbac\.authorization\.kubernetes\.io/autoupdate}",
+    );
+    assert_eq!(label, "rbac-defaults true");
+    let subjects = s.jsonpath(
+        &["get", "clusterrolebinding", "system:public-info-viewer"],
+        "{.subjects[*].name}",
+    );
+    assert_eq!(subjects, "system:authenticated system:unauthenticated");
+    // The aggregation controller filled view, edit and admin from the labelled roles.
+    wait_for("view to be aggregated", WITHIN, || {
+        let view = s.jsonpath(&["get", "clusterrole", "view"], "{.rules[*].resources}");
+        view.contains("pods").then_some(())
+    });
+
+    // A role labelled aggregate-to-view reaches view, then edit and admin.
+    let alice = colleague(&s, "alice", &[]);
+    s.kubectl_ok(&[
+        "create",
+        "rolebinding",
+        "alice-view",
+        "--clusterrole=view",
+        "--user=alice",
+        "-n",
+        "default",
+    ]);
+    eventually_ok(&s, &alice, &["get", "pods"]);
+    forbidden(&s, &alice, &["get", "secrets"]);
+    s.apply(
+        "apiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata:\n  name: secret-reader\n  labels:\n    rbac.authorization.k8s.io/aggregate-to-view: \"true\"\nrules:\n- apiGroups: [\"\"]\n  resources: [secrets]\n  verbs: [get, list]\n",
+    );
+    for role in ["view", "edit", "admin"] {
+        wait_for(&format!("{role} to gain secrets"), WITHIN, || {
+            let rules = s.jsonpath(&["get", "clusterrole", role], "{.rules[*].resources}");
+            rules.contains("secrets").then_some(())
+        });
+    }
+    eventually_ok(&s, &alice, &["get", "secrets"]);
+    s.kubectl_ok(&["delete", "clusterrole", "secret-reader"]);
+    wait_for("view to lose secrets", WITHIN, || {
+        let rules = s.jsonpath(&["get", "clusterrole", "view"], "{.rules[*].resources}");
+        (!rules.contains("secrets")).then_some(())
+    });
+
+    // Anonymous: the public paths, nothing else (403s, as kube-apiserver with
+    // anonymous requests on). curl, as kubectl prompts for credentials.
+    let server = s.jsonpath(
+        &["config", "view", "--raw"],
+        "{.clusters[0].cluster.server}",
+    );
+    let anon = |path: &str| -> (String, String) {
+        let out = Command::new("curl")
+            .args(["-sk", "-w", "\n%{http_code}", &format!("{server}{path}")])
+            .output()
+            .expect("run curl");
+        let out = String::from_utf8_lossy(&out.stdout).into_owned();
+        let (body, code) = out.rsplit_once('\n').unwrap_or_default();
+        (code.to_string(), body.to_string())
+    };
+    for path in ["/healthz", "/version", "/readyz", "/livez"] {
+        assert_eq!(anon(path).0, "200", "{path}");
+    }
+    let (code, body) = anon("/api/v1/namespaces/default/pods");
+    assert_eq!(code, "403", "{body}");
+    assert!(
+        body.contains(r#"pods is forbidden: User \"system:anonymous\" cannot list resource \"pods\" in API group \"\" in the namespace \"default\""#),
+        "{body}"
+    );
+    let (code, body) = anon("/api");
+    assert_eq!(code, "403", "{body}");
+    assert!(
+        body.contains(r#"forbidden: User \"system:anonymous\" cannot get path \"/api\""#),
+        "{body}"
+    );
+}
