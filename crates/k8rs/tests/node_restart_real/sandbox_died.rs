@@ -67,6 +67,18 @@ fn kill_runc(agent: &Agent, id: &str) {
     });
 }
 
+/// The messages of the phoenix pod's events with `reason`.
+fn event_messages(server: &super::support::Server, reason: &str) -> String {
+    server.kubectl_ok(&[
+        "get",
+        "events",
+        "--field-selector",
+        &format!("reason={reason},involvedObject.name=phoenix"),
+        "-o",
+        "jsonpath={.items[*].message}",
+    ])
+}
+
 #[test]
 fn a_sandbox_that_died_while_the_agent_was_down_restarts_counting_on() {
     const NODE: &str = "k8st-phoenix";
@@ -120,16 +132,8 @@ spec:
         server.kubectl_ok(&["logs", "phoenix", "--previous"]),
         "run\n"
     );
-    let events = server.kubectl_ok(&[
-        "get",
-        "events",
-        "--field-selector",
-        "reason=SandboxChanged,involvedObject.name=phoenix",
-        "-o",
-        "jsonpath={.items[*].message}",
-    ]);
     assert_eq!(
-        events,
+        event_messages(&server, "SandboxChanged"),
         "Pod sandbox changed, it will be killed and re-created."
     );
     assert!(agent.log().contains("re-creating it"));
@@ -225,14 +229,9 @@ spec:
     assert_eq!(last["containerID"], third.as_str(), "{p:#}");
     assert_eq!(last["exitCode"], 137, "{p:#}");
     assert!(agent.log().contains("stopping its containers"));
-    let killing = server.kubectl_ok(&[
-        "get",
-        "events",
-        "--field-selector",
-        "reason=Killing,involvedObject.name=phoenix",
-        "-o",
-        "jsonpath={.items[*].message}",
-    ]);
-    assert_eq!(killing, "Stopping container main");
+    assert_eq!(
+        event_messages(&server, "Killing"),
+        "Stopping container main"
+    );
     assert_eq!(agent.log().matches("re-creating it").count(), 3);
 }
