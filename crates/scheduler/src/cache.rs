@@ -208,9 +208,11 @@ impl NodeInfo {
 /// Nodes and bound pods, kept from watches.
 #[derive(Default)]
 pub struct Cache {
-    nodes: HashMap<String, NodeInfo>,
-    /// Node names in a stable order, for sampling.
-    order: Vec<String>,
+    /// Nodes in a stable order (when they were first seen), for sampling; walked by
+    /// position so a scheduling cycle hashes no node names.
+    nodes: Vec<NodeInfo>,
+    /// Node name → position in `nodes`.
+    index: HashMap<String, usize>,
     /// Bound or assumed pods: uid → node.
     placed: HashMap<String, String>,
     /// Pods bound to nodes we have not seen yet.
@@ -220,29 +222,40 @@ pub struct Cache {
 }
 
 impl Cache {
+    fn node_mut(&mut self, name: &str) -> Option<&mut NodeInfo> {
+        let i = *self.index.get(name)?;
+        Some(&mut self.nodes[i])
+    }
+
     pub fn upsert_node(&mut self, node: Arc<Node>) {
         let name = node.metadata.name.clone().unwrap_or_default();
         let mut info = NodeInfo::new(node);
-        match self.nodes.remove(&name) {
-            Some(old) => {
+        match self.index.get(&name) {
+            Some(&i) => {
+                let old = std::mem::replace(&mut self.nodes[i], info);
+                let info = &mut self.nodes[i];
                 info.generation = old.generation + 1;
                 for p in old.pods {
                     info.add_pod(p);
                 }
             }
             None => {
-                self.order.push(name.clone());
                 for p in self.waiting.remove(&name).unwrap_or_default() {
                     info.add_pod(p);
                 }
+                self.index.insert(name, self.nodes.len());
+                self.nodes.push(info);
             }
         }
-        self.nodes.insert(name, info);
     }
 
     pub fn remove_node(&mut self, name: &str) {
-        if self.nodes.remove(name).is_some() {
-            self.order.retain(|n| n != name);
+        if let Some(i) = self.index.remove(name) {
+            // Keeps the order of the others, as sampling expects; node removal is rare.
+            self.nodes.remove(i);
+            for (pos, n) in self.nodes.iter().enumerate().skip(i) {
+                self.index.insert(n.name.clone(), pos);
+            }
             self.placed.retain(|_, n| n != name);
         }
     }
@@ -252,7 +265,7 @@ impl Cache {
         if let Some(prev) = self.placed.get(&pod.uid).cloned() {
             if prev == node {
                 // Refresh what we know of it (labels may have changed).
-                if let Some(n) = self.nodes.get_mut(node) {
+                if let Some(n) = self.node_mut(node) {
                     n.remove_pod(&pod.uid);
                     n.add_pod(pod);
                 }
@@ -264,7 +277,7 @@ impl Cache {
         if pod.has_required_anti_affinity {
             self.anti_affinity.insert(pod.uid.clone());
         }
-        match self.nodes.get_mut(node) {
+        match self.node_mut(node) {
             Some(n) => n.add_pod(pod),
             None => self.waiting.entry(node.to_string()).or_default().push(pod),
         }
@@ -274,7 +287,7 @@ impl Cache {
     pub fn unplace(&mut self, uid: &str) {
         self.anti_affinity.remove(uid);
         if let Some(node) = self.placed.remove(uid) {
-            if let Some(n) = self.nodes.get_mut(&node) {
+            if let Some(n) = self.node_mut(&node) {
                 n.remove_pod(uid);
             }
             if let Some(w) = self.waiting.get_mut(&node) {
@@ -293,20 +306,20 @@ impl Cache {
     }
 
     pub fn node(&self, name: &str) -> Option<&NodeInfo> {
-        self.nodes.get(name)
+        self.index.get(name).map(|&i| &self.nodes[i])
     }
 
     pub fn node_count(&self) -> usize {
-        self.order.len()
+        self.nodes.len()
     }
 
     /// Nodes in a stable order starting at `start` (wrapping), for sampling.
     pub fn nodes_from(&self, start: usize) -> impl Iterator<Item = &NodeInfo> {
-        let n = self.order.len();
-        (0..n).filter_map(move |i| self.nodes.get(&self.order[(start + i) % n]))
+        let (head, tail) = self.nodes.split_at(start.min(self.nodes.len()));
+        tail.iter().chain(head)
     }
 
     pub fn all_nodes(&self) -> impl Iterator<Item = &NodeInfo> {
-        self.order.iter().filter_map(|n| self.nodes.get(n))
+        self.nodes.iter()
     }
 }
