@@ -3,7 +3,7 @@
 //! or the unschedulable area until a cluster change could help them, so failing pods
 //! are retried when something changes rather than in a hot loop.
 
-use std::cmp::Ordering;
+use std::cmp::{Ordering, Reverse};
 use std::collections::{BinaryHeap, HashMap};
 use std::time::Duration;
 
@@ -54,7 +54,7 @@ impl Ord for HeapEntry {
     }
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Place {
     Active,
     Backoff(Instant),
@@ -66,12 +66,30 @@ enum Place {
 struct State {
     pods: HashMap<String, (Queued, Place)>,
     active: BinaryHeap<HeapEntry>,
+    /// When pods leave backoff or the unschedulable area on their own, earliest first,
+    /// so a pop looks only at what is due. An entry is stale (and skipped) once its
+    /// pod has moved on: it counts only while the pod's place still names its time.
+    timers: BinaryHeap<Reverse<(Instant, String, Place)>>,
     seq: u64,
     /// A cluster change happened while pods were being scheduled.
     moved_while_in_flight: bool,
 }
 
 impl State {
+    /// Puts a pod in `place` (backoff or unschedulable) and arms its timer.
+    fn park(&mut self, key: &str, place: Place) {
+        let Some((_, p)) = self.pods.get_mut(key) else {
+            return;
+        };
+        *p = place;
+        let due = match place {
+            Place::Backoff(due) => due,
+            Place::Unschedulable(since) => since + MAX_IN_UNSCHEDULABLE,
+            Place::Active | Place::InFlight => return,
+        };
+        self.timers.push(Reverse((due, key.to_string(), place)));
+    }
+
     fn push_active(&mut self, key: &str) {
         let Some((q, place)) = self.pods.get_mut(key) else {
             return;
@@ -109,7 +127,7 @@ impl Queue {
                 // An update to an unschedulable pod may make it schedulable.
                 if matches!(place, Place::Unschedulable(_)) {
                     let due = Instant::now() + backoff(q.attempts);
-                    *place = Place::Backoff(due);
+                    s.park(&key, Place::Backoff(due));
                 }
             }
             None => {
@@ -165,13 +183,14 @@ impl Queue {
     pub fn unschedulable(&self, key: &str) {
         let mut s = self.state.lock();
         let moved = std::mem::take(&mut s.moved_while_in_flight);
-        if let Some((q, place)) = s.pods.get_mut(key) {
+        if let Some((q, _)) = s.pods.get(key) {
             let due = Instant::now() + backoff(q.attempts);
-            *place = if moved {
+            let place = if moved {
                 Place::Backoff(due)
             } else {
                 Place::Unschedulable(Instant::now())
             };
+            s.park(key, place);
         }
     }
 
@@ -179,7 +198,7 @@ impl Queue {
     pub fn retry(&self, info: PodInfo) {
         let mut s = self.state.lock();
         let key = info.key.clone();
-        let entry = s.pods.entry(key).or_insert_with(|| {
+        let entry = s.pods.entry(key.clone()).or_insert_with(|| {
             (
                 Queued {
                     info: info.clone(),
@@ -190,7 +209,8 @@ impl Queue {
             )
         });
         entry.0.info = info;
-        entry.1 = Place::Backoff(Instant::now() + backoff(entry.0.attempts));
+        let due = Instant::now() + backoff(entry.0.attempts);
+        s.park(&key, Place::Backoff(due));
     }
 
     /// Something changed in the cluster that may let unschedulable pods fit.
@@ -205,8 +225,9 @@ impl Queue {
             .map(|(k, _)| k.clone())
             .collect();
         for k in keys {
-            if let Some((q, place)) = s.pods.get_mut(&k) {
-                *place = Place::Backoff(now + backoff(q.attempts).min(Duration::from_millis(200)));
+            if let Some((q, _)) = s.pods.get(&k) {
+                let due = now + backoff(q.attempts).min(Duration::from_millis(200));
+                s.park(&k, Place::Backoff(due));
             }
         }
         drop(s);
@@ -215,18 +236,15 @@ impl Queue {
 
     fn flush_locked(&self, s: &mut State) {
         let now = Instant::now();
-        let due: Vec<String> = s
-            .pods
-            .iter()
-            .filter(|(_, (_, p))| match p {
-                Place::Backoff(t) => *t <= now,
-                Place::Unschedulable(since) => now.duration_since(*since) >= MAX_IN_UNSCHEDULABLE,
-                _ => false,
-            })
-            .map(|(k, _)| k.clone())
-            .collect();
-        for k in due {
-            s.push_active(&k);
+        while let Some(Reverse((due, _, _))) = s.timers.peek()
+            && *due <= now
+        {
+            let Some(Reverse((_, key, place))) = s.timers.pop() else {
+                break;
+            };
+            if s.pods.get(&key).is_some_and(|(_, p)| *p == place) {
+                s.push_active(&key);
+            }
         }
     }
 
