@@ -3,12 +3,12 @@
 //! `budget` rows, one small write transaction each, so it never holds writers up for
 //! long; the rows it keeps (one per live key) are revisited by later passes.
 
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 /// Compacts the window of up to `budget` rows after id `after` (ids ≤ `revision`).
 /// Returns the id to continue after, or `None` when the pass is done.
 pub fn step(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     revision: i64,
     after: i64,
     budget: usize,

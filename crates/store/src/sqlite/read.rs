@@ -66,9 +66,13 @@ impl ReadPool {
     }
 }
 
+// Reads go through the statement cache: these run on every request.
 pub fn get(conn: &mut Connection, key: &str) -> Result<Option<KeyValue>> {
-    conn.query_row(
+    conn.prepare_cached(
         "SELECT log.id, log.create_revision, log.value FROM current JOIN log ON log.id = current.id WHERE current.name = ?1",
+    )
+    .map_err(internal)?
+    .query_row(
         [key],
         |r| {
             Ok(KeyValue {
@@ -86,22 +90,16 @@ pub fn get(conn: &mut Connection, key: &str) -> Result<Option<KeyValue>> {
 /// The latest revision as this connection's snapshot sees it.
 pub fn revision(conn: &Connection) -> rusqlite::Result<Revision> {
     Ok(conn
-        .query_row(
-            "SELECT seq FROM sqlite_sequence WHERE name = 'log'",
-            [],
-            |r| r.get::<_, i64>(0),
-        )
+        .prepare_cached("SELECT seq FROM sqlite_sequence WHERE name = 'log'")?
+        .query_row([], |r| r.get::<_, i64>(0))
         .optional()?
         .unwrap_or(0))
 }
 
 pub fn compacted(conn: &Connection) -> rusqlite::Result<Revision> {
     Ok(conn
-        .query_row(
-            "SELECT value FROM meta WHERE key = 'compact_revision'",
-            [],
-            |r| r.get::<_, i64>(0),
-        )
+        .prepare_cached("SELECT value FROM meta WHERE key = 'compact_revision'")?
+        .query_row([], |r| r.get::<_, i64>(0))
         .optional()?
         .unwrap_or(0))
 }

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::mpsc;
 
 use bytes::Bytes;
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::{broadcast, oneshot};
 
 use crate::{Error, Event, EventKind, KeyValue, Result, Revision};
@@ -68,7 +68,7 @@ struct Live {
     value: Vec<u8>,
 }
 
-fn live(tx: &Transaction<'_>, key: &str) -> rusqlite::Result<Option<Live>> {
+fn live(tx: &Connection, key: &str) -> rusqlite::Result<Option<Live>> {
     tx.prepare_cached(
         "SELECT log.id, log.create_revision, log.value FROM current JOIN log ON log.id = current.id WHERE current.name = ?1",
     )?
@@ -108,17 +108,24 @@ impl Writer {
     fn commit(&mut self, batch: Vec<Request>) {
         let mut outcomes: Vec<Result<Reply>> = Vec::with_capacity(batch.len());
         let mut events: Vec<Event> = Vec::new();
+        // BEGIN and COMMIT through the statement cache: rusqlite's `Transaction` runs
+        // them with `execute_batch`, which parses them again on every batch.
         let result = (|| -> rusqlite::Result<()> {
-            let tx = self
-                .conn
-                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let conn = &self.conn;
+            conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
             for req in &batch {
-                let outcome = apply(&tx, &req.op, &self.compacted, &mut events)?;
+                let outcome = apply(conn, &req.op, &self.compacted, &mut events)?;
                 outcomes.push(outcome);
             }
-            tx.commit()
+            conn.prepare_cached("COMMIT")?.execute([])?;
+            Ok(())
         })();
         if let Err(e) = result {
+            if !self.conn.is_autocommit()
+                && let Err(e) = self.conn.execute_batch("ROLLBACK")
+            {
+                tracing::error!(error = %e, "store rollback failed");
+            }
             // The transaction rolled back: nothing of this batch happened.
             tracing::error!(error = %e, "store commit failed");
             for req in batch {
@@ -149,7 +156,7 @@ impl Writer {
 /// Applies one operation inside the batch's transaction. A failed precondition is an
 /// `Ok(Err(..))` outcome for that request; only SQLite errors abort the batch.
 fn apply(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     op: &Op,
     compacted: &AtomicI64,
     events: &mut Vec<Event>,
@@ -278,7 +285,7 @@ fn apply(
 /// Appends one log row and points `current` at it (or removes the key for a delete).
 #[allow(clippy::too_many_arguments)]
 fn append(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     key: &str,
     deleted: bool,
     create_revision: Option<i64>,
