@@ -124,8 +124,8 @@ async fn sync_once(state: &Arc<ApiState>) -> Result<()> {
     let mut rx = state.registry.watch(&info, None, params).await?;
     while let Some(ev) = rx.recv().await {
         let (obj, gone) = match ev {
-            WatchEvent::Added(o) | WatchEvent::Modified(o) => (o, false),
-            WatchEvent::Deleted(o) => (o, true),
+            WatchEvent::Added(o) | WatchEvent::Modified(o) => (o.into_value(), false),
+            WatchEvent::Deleted(o) => (o.into_value(), true),
             WatchEvent::Bookmark(_) => continue,
             WatchEvent::Error(status) => {
                 tracing::debug!(%status, "CRD watch ended");

@@ -124,31 +124,44 @@ fn encode_event(
     first: bool,
 ) -> Bytes {
     let kind = ev.type_name();
-    let object = match (&ev, output) {
-        (WatchEvent::Error(_) | WatchEvent::Bookmark(_), _) => ev.object().clone(),
+    let rendered = match (&ev, output) {
+        (WatchEvent::Error(_) | WatchEvent::Bookmark(_), _) => None,
         (_, Output::Table { v1beta1 }) => {
             let obj = ev.object();
             let rv = obj
                 .pointer("/metadata/resourceVersion")
                 .cloned()
                 .unwrap_or(Value::Null);
-            respond::table(
+            Some(respond::table(
                 info,
                 std::slice::from_ref(obj),
                 json!({"resourceVersion": rv}),
                 include,
                 v1beta1,
                 first,
-            )
+            ))
         }
-        (_, Output::Metadata { v1beta1 }) => json!({
+        (_, Output::Metadata { v1beta1 }) => Some(json!({
             "kind": "PartialObjectMetadata",
             "apiVersion": if v1beta1 { "meta.k8s.io/v1beta1" } else { "meta.k8s.io/v1" },
             "metadata": ev.object().get("metadata").cloned().unwrap_or(json!({})),
-        }),
-        _ => ev.object().clone(),
+        })),
+        _ => None,
     };
-    let mut line = serde_json::to_vec(&json!({"type": kind, "object": object})).unwrap_or_default();
-    line.push(b'\n');
+    match rendered {
+        Some(object) => watch_line(kind, &serde_json::to_vec(&object).unwrap_or_default()),
+        // The object as stored: its JSON is shared with every watcher of this change.
+        None => watch_line(kind, ev.shared().json()),
+    }
+}
+
+/// `{"type":"<kind>","object":<object>}` and a newline, as serde_json writes it.
+fn watch_line(kind: &str, object: &[u8]) -> Bytes {
+    let mut line = Vec::with_capacity(object.len() + kind.len() + 24);
+    line.extend_from_slice(b"{\"type\":\"");
+    line.extend_from_slice(kind.as_bytes());
+    line.extend_from_slice(b"\",\"object\":");
+    line.extend_from_slice(object);
+    line.extend_from_slice(b"}\n");
     Bytes::from(line)
 }

@@ -8,6 +8,7 @@ mod delete;
 mod get;
 mod list;
 mod resources;
+mod shared;
 mod update;
 mod watch;
 
@@ -24,6 +25,7 @@ pub use codec::{decode, encode, parse_resource_version, set_resource_version};
 pub use delete::{DeleteOptions, Deleted};
 pub use list::{ListPage, ListParams};
 pub use resources::{Resources, Snapshot};
+pub use shared::WatchObject;
 pub use update::{UpdateMode, Updated};
 pub use watch::{WatchEvent, WatchParams};
 
@@ -84,6 +86,8 @@ pub struct Registry {
     pub admission: Admission,
     /// ClusterIP and NodePort allocation for services.
     pub services: Option<Arc<ServiceAllocator>>,
+    /// Objects of recent changes, decoded once for all watchers.
+    decoded: Arc<shared::Decoded>,
 }
 
 impl Registry {
@@ -93,6 +97,7 @@ impl Registry {
             store,
             admission,
             services: None,
+            decoded: Arc::default(),
         }
     }
 

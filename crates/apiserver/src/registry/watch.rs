@@ -3,6 +3,7 @@
 //! synthetic ADDED events for the initial state, bookmarks, and 410 Expired for a
 //! resourceVersion that was compacted away.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -14,6 +15,7 @@ use api::selectors::{FieldSelector, LabelSelector};
 use store::{EventKind, Revision};
 
 use super::list::{ListParams, matches};
+use super::shared::{Decoded, WatchObject};
 use super::{Registry, codec};
 use crate::error::{ApiError, Result};
 
@@ -29,15 +31,16 @@ pub struct WatchParams {
     pub bookmark_interval: Option<Duration>,
 }
 
+/// A watch event; its object is shared with the other watchers of the same change.
 #[derive(Clone, Debug, PartialEq)]
 pub enum WatchEvent {
-    Added(Value),
-    Modified(Value),
-    Deleted(Value),
+    Added(WatchObject),
+    Modified(WatchObject),
+    Deleted(WatchObject),
     /// An object with only kind, apiVersion and metadata (resourceVersion, annotations).
-    Bookmark(Value),
+    Bookmark(WatchObject),
     /// A Status object; the watch ends after it.
-    Error(Value),
+    Error(WatchObject),
 }
 
 impl WatchEvent {
@@ -52,16 +55,11 @@ impl WatchEvent {
     }
 
     pub fn object(&self) -> &Value {
-        match self {
-            Self::Added(o)
-            | Self::Modified(o)
-            | Self::Deleted(o)
-            | Self::Bookmark(o)
-            | Self::Error(o) => o,
-        }
+        self.shared().value()
     }
 
-    pub fn object_mut(&mut self) -> &mut Value {
+    /// The object as it is shared, with its JSON encoding once encoded.
+    pub fn shared(&self) -> &WatchObject {
         match self {
             Self::Added(o)
             | Self::Modified(o)
@@ -127,12 +125,12 @@ impl Registry {
                 requested,
                 compacted,
             }) => {
-                let _ = tx.try_send(WatchEvent::Error(
+                let _ = tx.try_send(WatchEvent::Error(WatchObject::new(
                     ApiError::gone(format!(
                         "too old resource version: {requested} ({compacted})"
                     ))
                     .status(),
-                ));
+                )));
                 return Ok(rx);
             }
             Err(e) => return Err(ApiError::from_store(e, info, "")),
@@ -144,9 +142,14 @@ impl Registry {
             .bookmark_interval
             .unwrap_or(DEFAULT_BOOKMARK_INTERVAL);
         let initial_end_bookmark = params.send_initial_events == Some(true);
+        let decoded = self.decoded.clone();
         tokio::spawn(async move {
             for obj in initial {
-                if tx.send(WatchEvent::Added(obj)).await.is_err() {
+                if tx
+                    .send(WatchEvent::Added(WatchObject::new(obj)))
+                    .await
+                    .is_err()
+                {
                     return;
                 }
             }
@@ -155,9 +158,9 @@ impl Registry {
                 if end {
                     m["annotations"] = json!({"k8s.io/initial-events-end": "true"});
                 }
-                WatchEvent::Bookmark(
+                WatchEvent::Bookmark(WatchObject::new(
                     json!({"kind": kind_meta.1, "apiVersion": kind_meta.0, "metadata": m}),
-                )
+                ))
             };
             if initial_end_bookmark && tx.send(bookmark(start, true)).await.is_err() {
                 return;
@@ -178,12 +181,12 @@ impl Registry {
                                         format!("too old resource version: {requested} ({compacted})")),
                                     other => ApiError::from_store(other, &info, ""),
                                 };
-                                let _ = tx.send(WatchEvent::Error(status.status())).await;
+                                let _ = tx.send(WatchEvent::Error(WatchObject::new(status.status()))).await;
                                 return;
                             }
                         };
                         last = event.revision();
-                        let Some(out) = translate(&info, &list_params, &event) else { continue };
+                        let Some(out) = translate(&info, &list_params, &decoded, &event) else { continue };
                         if tx.send(out).await.is_err() {
                             return;
                         }
@@ -202,11 +205,15 @@ impl Registry {
 }
 
 /// A store event as the watch event this watcher sees, if any.
-fn translate(info: &ResourceInfo, params: &ListParams, event: &store::Event) -> Option<WatchEvent> {
+fn translate(
+    info: &ResourceInfo,
+    params: &ListParams,
+    decoded: &Arc<Decoded>,
+    event: &store::Event,
+) -> Option<WatchEvent> {
     let filtering = !params.labels.is_empty() || !params.fields.is_empty();
-    let decode = |kv: &store::KeyValue| codec::decode(kv).ok();
-    let new = decode(&event.kv)?;
-    let passes = |o: &Value| !filtering || matches(info, params, o);
+    let new = decoded.get(&event.kv)?;
+    let passes = |o: &WatchObject| !filtering || matches(info, params, o.value());
     match event.kind {
         EventKind::Create => passes(&new).then_some(WatchEvent::Added(new)),
         EventKind::Delete => passes(&new).then_some(WatchEvent::Deleted(new)),
@@ -214,7 +221,7 @@ fn translate(info: &ResourceInfo, params: &ListParams, event: &store::Event) -> 
             let was = event
                 .prev
                 .as_ref()
-                .and_then(decode)
+                .and_then(|kv| decoded.get(kv))
                 .is_some_and(|o| passes(&o));
             match (was, passes(&new)) {
                 (true, true) => Some(WatchEvent::Modified(new)),

@@ -189,8 +189,10 @@ async fn follow(state: &ApiState, rbac: &Rbac, kind: Kind, from: Option<i64>) ->
         .await?;
     while let Some(ev) = rx.recv().await {
         match ev {
-            WatchEvent::Added(o) | WatchEvent::Modified(o) => rbac.apply(kind, o, false),
-            WatchEvent::Deleted(o) => rbac.apply(kind, o, true),
+            WatchEvent::Added(o) | WatchEvent::Modified(o) => {
+                rbac.apply(kind, o.into_value(), false)
+            }
+            WatchEvent::Deleted(o) => rbac.apply(kind, o.into_value(), true),
             WatchEvent::Bookmark(_) => {}
             WatchEvent::Error(status) => {
                 return Err(ApiError::internal(format!("watch ended: {status}")));
