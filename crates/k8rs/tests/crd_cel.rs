@@ -1,7 +1,8 @@
 //! CRD validation rules (`x-kubernetes-validations`, CEL) through a real `k8rs server`
 //! and the installed kubectl: a rule that does not compile makes the CRD invalid
 //! (422), a custom resource that breaks a rule is refused with upstream's message as
-//! kubectl prints it, and a transition rule (`self == oldSelf`) guards an update.
+//! kubectl prints it, a transition rule (`self == oldSelf`) guards an update, and
+//! rules call the Kubernetes CEL libraries (CIDR, IP, quantity).
 
 mod support;
 
@@ -164,4 +165,99 @@ fn crd_validation_rules() {
         "-p",
         r#"{"status":{"ready":2}}"#,
     ]);
+}
+
+const NETWORK_CRD: &str = r#"
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: networks.example.com}
+spec:
+  group: example.com
+  names: {kind: Network, plural: networks}
+  scope: Namespaced
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            x-kubernetes-validations:
+            - rule: "cidr(self.subnet).containsIP(self.gateway)"
+              messageExpression: "'gateway ' + self.gateway + ' is outside ' + string(cidr(self.subnet).masked())"
+            properties:
+              subnet:
+                type: string
+                x-kubernetes-validations:
+                - rule: "isCIDR(self) && cidr(self).prefixLength() >= 16"
+                  message: must be a CIDR of /16 or longer
+              gateway: {type: string}
+              memory:
+                type: string
+                x-kubernetes-validations:
+                - rule: "quantity(self).isLessThan(quantity('1Gi'))"
+"#;
+
+fn network(name: &str, spec: &str) -> String {
+    format!("apiVersion: example.com/v1\nkind: Network\nmetadata: {{name: {name}}}\nspec: {spec}\n")
+}
+
+/// The Kubernetes CEL libraries (CIDR, IP, quantity) in rules, through kubectl,
+/// with upstream's messages.
+#[test]
+fn crd_rules_use_kubernetes_cel_libraries() {
+    let s = Server::start();
+    s.apply(NETWORK_CRD);
+    s.kubectl_ok(&[
+        "wait",
+        "--for=condition=Established",
+        "crd/networks.example.com",
+        "--timeout=30s",
+    ]);
+    wait_for("networks served", Duration::from_secs(30), || {
+        s.kubectl(&["get", "networks"])
+            .status
+            .success()
+            .then_some(())
+    });
+
+    s.apply(&network(
+        "ok",
+        "{subnet: 10.1.0.0/16, gateway: 10.1.0.1, memory: 512Mi}",
+    ));
+    let refused = [
+        (
+            "wide",
+            "{subnet: 10.0.0.0/8, gateway: 10.0.0.1}",
+            r#"The Network "wide" is invalid: spec.subnet: Invalid value: "string": must be a CIDR of /16 or longer"#,
+        ),
+        (
+            "outside",
+            "{subnet: 10.1.7.0/24, gateway: 10.2.0.1}",
+            r#"The Network "outside" is invalid: spec: Invalid value: "object": gateway 10.2.0.1 is outside 10.1.7.0/24"#,
+        ),
+        (
+            "big",
+            "{subnet: 10.1.0.0/16, gateway: 10.1.0.1, memory: 2Gi}",
+            r#"The Network "big" is invalid: spec.memory: Invalid value: "string": failed rule: quantity(self).isLessThan(quantity('1Gi'))"#,
+        ),
+        (
+            "typo",
+            "{subnet: 10.1.0.0/16, gateway: 10.1.0.1, memory: 200K}",
+            r#"The Network "typo" is invalid: spec.memory: Invalid value: "string": unable to parse quantity's suffix evaluating rule: quantity(self).isLessThan(quantity('1Gi'))"#,
+        ),
+    ];
+    for (name, spec, want) in refused {
+        let out = s.kubectl_stdin(&["apply", "-f", "-"], &network(name, spec));
+        assert!(!out.status.success(), "{name} was accepted");
+        let err = stderr(&out);
+        assert!(err.contains(want), "{name}: {err}");
+    }
+    assert_eq!(
+        s.jsonpath(&["get", "networks"], "{.items[*].metadata.name}"),
+        "ok"
+    );
 }

@@ -121,8 +121,25 @@ const BOOL_FUNCTIONS: &[&str] = &[
     "isSorted",
     "hasValue",
     "bool",
+    "isQuantity",
+    "isInteger",
+    "isGreaterThan",
+    "isLessThan",
+    "isURL",
+    "isIP",
+    "isCanonical",
+    "isUnspecified",
+    "isLoopback",
+    "isLinkLocalMulticast",
+    "isLinkLocalUnicast",
+    "isGlobalUnicast",
+    "isCIDR",
+    "containsIP",
+    "containsCIDR",
+    "equivalent",
+    "intersects",
 ];
-const NAMESPACES: &[&str] = &["strings", "lists", "optional"];
+const NAMESPACES: &[&str] = &["strings", "lists", "optional", "sets", "ip", "format"];
 
 impl<'a> Checker<'a> {
     fn lookup(&self, name: &str) -> Option<Ty<'a>> {

@@ -3,10 +3,12 @@
 //! error details (`compilation failed: ERROR: <input>:1:6: undefined field 'x'`).
 
 use cel::Program;
+use cel::common::ast::IdedExpr;
 use serde_json::Value;
 
 use super::check::{self, Issue};
 use super::functions::ENV;
+use super::library::cost::instrument;
 use crate::crd::schema::{additional_schema, properties};
 
 /// One compiled rule.
@@ -14,8 +16,9 @@ pub struct Rule {
     /// The rule's source, trimmed (upstream's `ruleErrorString`).
     pub source: String,
     pub message: String,
-    pub program: Result<Program, String>,
-    pub message_expression: Option<Program>,
+    /// The rule, instrumented to charge the cost budget (`library/cost.rs`).
+    pub program: Result<IdedExpr, String>,
+    pub message_expression: Option<IdedExpr>,
     /// Upstream's `reason`: FieldValueInvalid (unset), Forbidden, Required, Duplicate.
     pub reason: Option<String>,
     /// The `fieldPath`, resolved against the schema (`spec.replicas`, `labels[a]`).
@@ -46,10 +49,11 @@ pub fn compile(schema: &Value, root: bool, entry: &Value) -> (Rule, RuleErrors) 
     let uses_old_self = program
         .as_ref()
         .is_ok_and(|p| check::uses_old_self(p.expression()));
+    let program = program.map(|p| instrument(p.expression()));
     let (message_expression, msg_err) = match text("messageExpression").trim() {
         "" => (None, None),
         src => match compile_expr(src, schema, root) {
-            Ok((p, _)) => (Some(p), None),
+            Ok((p, _)) => (Some(instrument(p.expression())), None),
             Err(e) => (None, Some(format!("messageExpression {e}"))),
         },
     };

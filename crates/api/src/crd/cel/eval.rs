@@ -14,9 +14,27 @@ use serde_json::Value;
 
 use super::compile::Rule;
 use super::functions::ENV;
+use super::library::VERBATIM;
+use super::library::cost::{EXCEEDED, PER_CALL_LIMIT, RUNTIME_BUDGET, metered};
 use super::values::to_cel;
 use crate::crd::schema::{child, index, ty};
 use crate::validation::FieldError;
+
+/// What the rules of one object may still spend: upstream's runtime budget.
+pub struct Budget {
+    left: u64,
+    /// Spent, or a rule exceeded its own limit: no further rule runs.
+    stopped: bool,
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        Budget {
+            left: RUNTIME_BUDGET,
+            stopped: false,
+        }
+    }
+}
 
 /// The rules of one schema node and of the nodes below it that have any.
 pub struct Node {
@@ -30,22 +48,29 @@ pub struct Node {
 
 impl Node {
     /// The errors of `v` (with `old`, its correlated old value, on update) at `path`.
-    pub fn validate(&self, v: &Value, old: Option<&Value>, path: &str, errs: &mut Vec<FieldError>) {
-        if v.is_null() {
+    pub fn validate(
+        &self,
+        v: &Value,
+        old: Option<&Value>,
+        path: &str,
+        errs: &mut Vec<FieldError>,
+        budget: &mut Budget,
+    ) {
+        if v.is_null() || budget.stopped {
             return;
         }
         let old = old.filter(|o| !o.is_null());
         if !self.rules.is_empty() {
-            self.run_rules(v, old, path, errs);
+            self.run_rules(v, old, path, errs, budget);
         }
         match v {
             Value::Object(map) => {
                 for (k, x) in map {
                     let old_x = old.and_then(|o| o.get(k));
                     if let Some(p) = self.properties.get(k) {
-                        p.validate(x, old_x, &child(path, k), errs);
+                        p.validate(x, old_x, &child(path, k), errs, budget);
                     } else if let Some(a) = &self.additional {
-                        a.validate(x, old_x, &format!("{path}[{k}]"), errs);
+                        a.validate(x, old_x, &format!("{path}[{k}]"), errs, budget);
                     }
                 }
             }
@@ -54,14 +79,21 @@ impl Node {
                 let keys = map_keys(&self.schema);
                 for (i, x) in list.iter().enumerate() {
                     let old_x = keys.as_ref().and_then(|k| correlate(k, x, old));
-                    item.validate(x, old_x, &index(path, i), errs);
+                    item.validate(x, old_x, &index(path, i), errs, budget);
                 }
             }
             _ => {}
         }
     }
 
-    fn run_rules(&self, v: &Value, old: Option<&Value>, path: &str, errs: &mut Vec<FieldError>) {
+    fn run_rules(
+        &self,
+        v: &Value,
+        old: Option<&Value>,
+        path: &str,
+        errs: &mut Vec<FieldError>,
+        budget: &mut Budget,
+    ) {
         let this = to_cel(&self.schema, v, self.root);
         let old_cel = old.map(|o| to_cel(&self.schema, o, self.root));
         let schema_type = ty(&self.schema);
@@ -87,7 +119,11 @@ impl Node {
             let Some(Some(ctx)) = &contexts[slot] else {
                 continue;
             };
-            match program.execute(ctx) {
+            let Some(result) = budget.run(ctx, program, &rule.source, path, schema_type, errs)
+            else {
+                return;
+            };
+            match result {
                 Ok(Cel::Bool(true)) => continue,
                 Ok(_) => {}
                 Err(e) => {
@@ -108,10 +144,42 @@ impl Node {
             let detail = rule
                 .message_expression
                 .as_ref()
-                .and_then(|m| message(m.execute(ctx)))
+                .and_then(|m| message(budget.run(ctx, m, &rule.source, path, schema_type, errs)?))
                 .unwrap_or_else(|| default_message(rule));
             errs.push(for_reason(rule.reason.as_deref(), at, schema_type, detail));
         }
+    }
+}
+
+impl Budget {
+    /// Evaluates `expr` within the per-rule limit and what is left of the budget;
+    /// `None` (with upstream's error) when either runs out, and nothing more runs.
+    fn run(
+        &mut self,
+        ctx: &Context,
+        expr: &cel::common::ast::IdedExpr,
+        rule: &str,
+        path: &str,
+        schema_type: &str,
+        errs: &mut Vec<FieldError>,
+    ) -> Option<Result<Cel, ExecutionError>> {
+        if self.stopped {
+            return None;
+        }
+        let (result, spent) = metered(PER_CALL_LIMIT, || ctx.resolve(expr));
+        let detail = if spent.exhausted {
+            format!(
+                "'{EXCEEDED}': no further validation rules will be run due to call cost exceeds limit for rule: {rule}"
+            )
+        } else if spent.cost > self.left {
+            "validation failed due to running out of cost budget, no further validation rules will be run".to_string()
+        } else {
+            self.left -= spent.cost;
+            return Some(result);
+        };
+        errs.push(FieldError::invalid(path, schema_type, detail));
+        self.stopped = true;
+        None
     }
 }
 
@@ -168,6 +236,9 @@ fn upstream_wording(e: &ExecutionError) -> String {
         ExecutionError::DivisionByZero(_) => "division by zero".into(),
         ExecutionError::RemainderByZero(_) => "modulus by zero".into(),
         ExecutionError::Overflow(..) => "integer overflow".into(),
+        ExecutionError::FunctionError { function, message } if function == VERBATIM => {
+            message.clone()
+        }
         ExecutionError::IndexOutOfBounds(i) => format!("index out of bounds: {i:?}"),
         other => {
             let s = other.to_string();

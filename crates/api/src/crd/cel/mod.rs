@@ -3,15 +3,20 @@
 //! does not compile makes the CRD invalid), and evaluated on every create and update
 //! of its custom objects, the status subresource included.
 //!
-//! Differences from upstream: no cost budget (neither the estimated cost checked on
-//! CRD writes nor the runtime budget); the static check is lighter than cel-go's type
-//! checker (`check.rs`); `allOf` rules are not evaluated; the library lacks a few
-//! functions (`functions.rs`).
+//! Evaluation is metered (`library/cost.rs`): a rule past upstream's per-call limit,
+//! or the rules of one object past upstream's runtime budget, stop validation with
+//! upstream's errors.
+//!
+//! Differences from upstream: no estimated cost is checked when a CRD is written, and
+//! the runtime cost is an approximation of cel-go's (`library/cost.rs`); the static
+//! check is lighter than cel-go's type checker (`check.rs`); `allOf` rules are not
+//! evaluated; the library lacks a few functions (`functions.rs`).
 
 mod check;
 mod compile;
 mod eval;
 mod functions;
+mod library;
 #[cfg(test)]
 mod tests;
 mod values;
@@ -21,7 +26,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 pub use compile::resolve_field_path;
-pub use eval::Node;
+pub use eval::{Budget, Node};
 
 use crate::crd::schema::{additional_schema, embedded, items, prop_path, properties};
 use crate::validation::FieldError;
@@ -77,7 +82,7 @@ fn entries(s: &Value) -> Vec<Value> {
 /// Validates an object (`old`: its stored version, on update) against the rules.
 pub fn validate(rules: &Node, obj: &Value, old: Option<&Value>) -> Vec<FieldError> {
     let mut errs = Vec::new();
-    rules.validate(obj, old, "", &mut errs);
+    rules.validate(obj, old, "", &mut errs, &mut Budget::default());
     errs
 }
 

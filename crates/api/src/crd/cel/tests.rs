@@ -143,8 +143,15 @@ fn library_functions() {
         "self.ratio == 2.0 && type(self.replicas) == int",
         "'abc'.find('[bc]+') == 'bc' && 'a1b2'.findAll('[0-9]') == ['1', '2']",
         "self.labels.x.contains('y') && self.labels.x.indexOf('y') == 1",
+        "quantity(self.labels.mem).isLessThan(quantity('1Gi')) && !isQuantity('Three')",
+        "url(self.labels.url).getHost() == 'example.com' && isURL(self.labels.url)",
+        "cidr(self.labels.net).containsIP(self.labels.ip) && ip(self.labels.ip).family() == 4",
+        "sets.contains(self.tags, ['c', 'a']) && sets.intersects(self.tags, ['z', 'b'])",
+        "!format.dns1123Label().validate(self.tags[0]).hasValue() && format.named('uuid').hasValue()",
     ];
-    let obj = json!({"spec": {"tags": ["a", "b", "c"], "labels": {"x": "xy"}, "ratio": 2, "replicas": 1}});
+    let labels = json!({"x": "xy", "mem": "512Mi", "url": "https://example.com/a", "net": "10.0.0.0/8", "ip": "10.1.2.3"});
+    let obj =
+        json!({"spec": {"tags": ["a", "b", "c"], "labels": labels, "ratio": 2, "replicas": 1}});
     for rule in ok {
         let got = errors(json!([{"rule": rule}]), obj.clone(), None);
         assert!(got.is_empty(), "{rule}: {got:?}");
@@ -241,5 +248,76 @@ fn root_rules_see_metadata_name() {
     assert_eq!(
         validate(&node, &json!({"metadata": {"name": "a"}}), None).len(),
         1
+    );
+}
+
+#[test]
+fn library_errors_are_worded_as_upstream() {
+    let got = errors(
+        json!([{"rule": "quantity(self.name).sign() == 1"}]),
+        json!({"spec": {"name": "200K"}}),
+        None,
+    );
+    assert_eq!(
+        got,
+        [
+            r#"spec: Invalid value: "object": unable to parse quantity's suffix evaluating rule: quantity(self.name).sign() == 1"#
+        ]
+    );
+}
+
+fn ints(n: i64) -> Vec<i64> {
+    (0..n).collect()
+}
+
+/// A rule too costly to finish stops validation with upstream's message; the
+/// rules after it do not run.
+#[test]
+fn a_rule_past_the_per_call_limit_is_cancelled() {
+    let schema = json!({"type": "object", "properties": {"spec": {
+        "type": "object",
+        "properties": {"n": {"type": "array", "items": {"type": "integer"},
+            "x-kubernetes-validations": [
+                {"rule": "self.all(x, self.all(y, self.all(z, x + y + z >= 0)))"},
+                {"rule": "size(self) == 0"},
+            ]}},
+    }}});
+    let node = compile_schema(&schema).expect("rules");
+    let started = std::time::Instant::now();
+    let got: Vec<String> = validate(&node, &json!({"spec": {"n": ints(500)}}), None)
+        .iter()
+        .map(|e| e.to_string())
+        .collect();
+    assert_eq!(
+        got,
+        [
+            r#"spec.n: Invalid value: "array": 'operation cancelled: actual cost limit exceeded': no further validation rules will be run due to call cost exceeds limit for rule: self.all(x, self.all(y, self.all(z, x + y + z >= 0)))"#
+        ]
+    );
+    // 500³ iterations would take minutes; the budget stops it early.
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+}
+
+/// Rules each within their limit, together past the budget of one object.
+#[test]
+fn rules_past_the_runtime_budget_stop_validation() {
+    let schema = json!({"type": "object", "properties": {"spec": {
+        "type": "object",
+        "properties": {"rows": {"type": "array", "items": {
+            "type": "array", "items": {"type": "integer"},
+            "x-kubernetes-validations": [{"rule": "self.all(x, self.all(y, x != y || x == y))"}],
+        }}},
+    }}});
+    let node = compile_schema(&schema).expect("rules");
+    let rows: Vec<Vec<i64>> = (0..60).map(|_| ints(200)).collect();
+    let got: Vec<String> = validate(&node, &json!({"spec": {"rows": rows}}), None)
+        .iter()
+        .map(|e| e.to_string())
+        .collect();
+    let stop = "validation failed due to running out of cost budget, no further validation rules will be run";
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(
+        got[0].starts_with("spec.rows[") && got[0].ends_with(stop),
+        "{got:?}"
     );
 }
