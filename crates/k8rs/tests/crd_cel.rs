@@ -206,10 +206,24 @@ fn network(name: &str, spec: &str) -> String {
 }
 
 /// The Kubernetes CEL libraries (CIDR, IP, quantity) in rules, through kubectl,
-/// with upstream's messages.
+/// with upstream's messages; a rule whose estimated cost is too high is refused.
 #[test]
 fn crd_rules_use_kubernetes_cel_libraries() {
     let s = Server::start();
+
+    // A rule too costly for an unbounded list: the CRD is refused (422 Invalid).
+    let costly = NETWORK_CRD.replace(
+        "gateway: {type: string}",
+        "gateway: {type: string}\n              tags: {type: array, items: {type: string}, x-kubernetes-validations: [{rule: 'self.all(x, self.exists(y, x != y))'}]}",
+    );
+    let out = s.kubectl_stdin(&["apply", "-f", "-"], &costly);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("spec.versions[0].schema.openAPIV3Schema.properties[spec].properties[tags].x-kubernetes-validations[0].rule: Forbidden: estimated rule cost exceeds budget by factor of more than 100x (try simplifying the rule, or adding maxItems, maxProperties, and maxLength where arrays, maps, and strings are declared)"),
+        "{err}"
+    );
+
     s.apply(NETWORK_CRD);
     s.kubectl_ok(&[
         "wait",

@@ -30,17 +30,13 @@ pub(super) struct Issue {
     pub msg: String,
 }
 
-struct Checker<'a> {
-    scope: Vec<(String, Ty<'a>)>,
+pub(super) struct Checker<'a> {
+    pub(super) scope: Vec<(String, Ty<'a>)>,
 }
 
 /// Checks `e` with `self` (and `oldSelf`) bound to `schema`; returns its type.
 pub(super) fn check<'a>(e: &IdedExpr, schema: &'a Value, root: bool) -> Result<Ty<'a>, Issue> {
-    let this = Ty::Schema(schema, root);
-    let mut c = Checker {
-        scope: vec![("self".into(), this), ("oldSelf".into(), this)],
-    };
-    c.infer(e)
+    Checker::new(schema, root).infer(e)
 }
 
 /// Whether `t` may be a bool at run time.
@@ -142,6 +138,14 @@ const BOOL_FUNCTIONS: &[&str] = &[
 const NAMESPACES: &[&str] = &["strings", "lists", "optional", "sets", "ip", "format"];
 
 impl<'a> Checker<'a> {
+    /// A checker with `self` (and `oldSelf`) bound to `schema`.
+    pub(super) fn new(schema: &'a Value, root: bool) -> Self {
+        let this = Ty::Schema(schema, root);
+        Checker {
+            scope: vec![("self".into(), this), ("oldSelf".into(), this)],
+        }
+    }
+
     fn lookup(&self, name: &str) -> Option<Ty<'a>> {
         self.scope
             .iter()
@@ -150,7 +154,7 @@ impl<'a> Checker<'a> {
             .map(|(_, t)| *t)
     }
 
-    fn infer(&mut self, e: &IdedExpr) -> Result<Ty<'a>, Issue> {
+    pub(super) fn infer(&mut self, e: &IdedExpr) -> Result<Ty<'a>, Issue> {
         match &e.expr {
             Expr::Ident(name) => match self.lookup(name) {
                 Some(t) => Ok(t),
@@ -307,7 +311,7 @@ fn cel_type_name(schema_type: &str) -> &str {
 }
 
 /// What a comprehension over `t` binds its variable to: list items, map keys.
-fn element(t: Ty<'_>) -> Ty<'_> {
+pub(super) fn element(t: Ty<'_>) -> Ty<'_> {
     match t {
         Ty::Schema(s, _) if ty(s) == "array" => {
             items(s).map_or(Ty::Dyn, |i| Ty::Schema(i, crate::crd::schema::embedded(i)))

@@ -7,6 +7,7 @@ use cel::common::ast::IdedExpr;
 use serde_json::Value;
 
 use super::check::{self, Issue};
+use super::estimate::{estimate, exceeded};
 use super::functions::ENV;
 use super::library::cost::instrument;
 use crate::crd::schema::{additional_schema, properties};
@@ -33,6 +34,9 @@ pub struct RuleErrors {
     pub rule: Option<String>,
     pub message_expression: Option<String>,
     pub optional_old_self: bool,
+    /// The rule's estimated cost is past upstream's limit: the message.
+    pub rule_cost: Option<String>,
+    pub message_expression_cost: Option<String>,
 }
 
 pub fn compile(schema: &Value, root: bool, entry: &Value) -> (Rule, RuleErrors) {
@@ -49,11 +53,18 @@ pub fn compile(schema: &Value, root: bool, entry: &Value) -> (Rule, RuleErrors) 
     let uses_old_self = program
         .as_ref()
         .is_ok_and(|p| check::uses_old_self(p.expression()));
+    let too_costly =
+        |what: &str, p: &Program| exceeded(what, estimate(p.expression(), schema, root));
+    let rule_cost = program.as_ref().ok().and_then(|p| too_costly("rule", p));
     let program = program.map(|p| instrument(p.expression()));
+    let mut message_expression_cost = None;
     let (message_expression, msg_err) = match text("messageExpression").trim() {
         "" => (None, None),
         src => match compile_expr(src, schema, root) {
-            Ok((p, _)) => (Some(instrument(p.expression())), None),
+            Ok((p, _)) => {
+                message_expression_cost = too_costly("messageExpression", &p);
+                (Some(instrument(p.expression())), None)
+            }
             Err(e) => (None, Some(format!("messageExpression {e}"))),
         },
     };
@@ -62,6 +73,8 @@ pub fn compile(schema: &Value, root: bool, entry: &Value) -> (Rule, RuleErrors) 
         message_expression: msg_err,
         optional_old_self: entry.get("optionalOldSelf").is_some_and(|v| !v.is_null())
             && !uses_old_self,
+        rule_cost,
+        message_expression_cost,
     };
     let field_path = match text("fieldPath") {
         "" => None,

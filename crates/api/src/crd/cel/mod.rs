@@ -7,13 +7,18 @@
 //! or the rules of one object past upstream's runtime budget, stop validation with
 //! upstream's errors.
 //!
-//! Differences from upstream: no estimated cost is checked when a CRD is written, and
-//! the runtime cost is an approximation of cel-go's (`library/cost.rs`); the static
+//! When a CRD is written, a rule whose estimated cost is past upstream's limit is
+//! refused (`estimate.rs`).
+//!
+//! Differences from upstream: the estimate is a lower bound of cel-go's, with no
+//! CRD-wide total, and the runtime cost an approximation of cel-go's
+//! (`library/cost.rs`); the static
 //! check is lighter than cel-go's type checker (`check.rs`); `allOf` rules are not
 //! evaluated; the library lacks a few functions (`functions.rs`).
 
 mod check;
 mod compile;
+mod estimate;
 mod eval;
 mod functions;
 mod library;
@@ -115,6 +120,12 @@ fn walk(s: &Value, root: bool, path: &str, errs: &mut Vec<FieldError>) {
         if let Some(d) = found.message_expression {
             let field = format!("{at}.messageExpression");
             errs.push(crate::strategies::util::invalid_rendered(field, &shown, &d));
+        }
+        if let Some(m) = found.rule_cost {
+            errs.push(FieldError::forbidden(format!("{at}.rule"), m));
+        }
+        if let Some(m) = found.message_expression_cost {
+            errs.push(FieldError::forbidden(format!("{at}.messageExpression"), m));
         }
         if found.optional_old_self {
             errs.push(FieldError::invalid(

@@ -321,3 +321,28 @@ fn rules_past_the_runtime_budget_stop_validation() {
         "{got:?}"
     );
 }
+
+/// upstream refuses, when the CRD is written, a rule whose estimated cost is past
+/// its limit; `maxItems` brings it within.
+#[test]
+fn costly_rules_make_the_crd_invalid() {
+    let s = |max: Option<u64>| {
+        let mut list = json!({"type": "array", "items": {"type": "string"},
+            "x-kubernetes-validations": [{"rule": "self.all(x, self.exists(y, x != y))"}]});
+        if let Some(m) = max {
+            list["maxItems"] = json!(m);
+        }
+        json!({"type": "object", "properties": {"spec": {"type": "object", "properties": {"tags": list}}}})
+    };
+    let got: Vec<String> = validate_rules(&s(None), "s")
+        .iter()
+        .map(|e| e.to_string())
+        .collect();
+    assert_eq!(
+        got,
+        [
+            "s.properties[spec].properties[tags].x-kubernetes-validations[0].rule: Forbidden: estimated rule cost exceeds budget by factor of more than 100x (try simplifying the rule, or adding maxItems, maxProperties, and maxLength where arrays, maps, and strings are declared)"
+        ]
+    );
+    assert!(validate_rules(&s(Some(100)), "s").is_empty());
+}

@@ -10,8 +10,7 @@
 //! Differences from upstream: cel-go charges each evaluated node as it goes and
 //! stops a loop early at `all`/`exists` short-circuits; this charges whole loops
 //! up front, so a rule near the limit may be refused here and pass upstream.
-//! There is no static estimate when a CRD is written (upstream refuses rules
-//! whose estimated cost exceeds its limit there).
+//! The estimate checked when a CRD is written is `estimate.rs`.
 
 use std::cell::Cell;
 
