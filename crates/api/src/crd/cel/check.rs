@@ -264,6 +264,11 @@ impl<'a> Checker<'a> {
                 _ => Ty::Dyn,
             },
             "size" | "indexOf" | "lastIndexOf" | "int" | "uint" | "double" | "string" => Ty::Other,
+            // The Kubernetes libraries' values that are not bools.
+            "quantity" | "sign" | "compareTo" | "asInteger" | "asApproximateFloat" | "add"
+            | "sub" | "url" | "getScheme" | "getHost" | "getHostname" | "getPort"
+            | "getEscapedPath" | "getQuery" | "ip" | "cidr" | "family" | "prefixLength"
+            | "masked" | "validate" | "named" => Ty::Other,
             "_+_" | "_-_" | "_*_" | "_/_" | "_%_" | "-_" => Ty::Other,
             _ => {
                 let _ = target_ty;

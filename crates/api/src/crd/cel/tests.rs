@@ -189,6 +189,14 @@ fn rules_that_do_not_compile_make_the_crd_invalid() {
         ),
         ("self.replicas", "cel expression must evaluate to a bool"),
         (
+            "quantity(self.name)",
+            "cel expression must evaluate to a bool",
+        ),
+        (
+            "cidr(self.name).ip()",
+            "cel expression must evaluate to a bool",
+        ),
+        (
             "self.replicas + 1",
             "cel expression must evaluate to a bool",
         ),
