@@ -79,17 +79,22 @@ pub fn build(opts: Options) -> Arc<ApiState> {
     let rbac = modes
         .contains(&AuthorizationMode::Rbac)
         .then(|| Arc::new(auth::rbac::Rbac::default()));
-    let node: Arc<dyn Authorizer> = Arc::new(auth::node::NodeAuthorizer::default());
+    let node_authz = Arc::new(auth::node::NodeAuthorizer::default());
+    let node: Arc<dyn Authorizer> = node_authz.clone();
     let rbac_authorizer: Arc<dyn Authorizer> = match &rbac {
         Some(r) => r.clone(),
         None => node.clone(),
     };
     let authorizer = Box::new(auth::Chain::new(modes, node, rbac_authorizer));
+    let node = modes
+        .contains(&AuthorizationMode::Node)
+        .then_some(node_authz);
     Arc::new(ApiState {
         registry,
         authenticator,
         authorizer,
         rbac,
+        node,
         anonymous_auth: !modes.contains(&AuthorizationMode::AlwaysAllow),
         server_address: opts.server_address,
         bookmark_interval: opts.bookmark_interval,

@@ -14,6 +14,9 @@ pub struct ApiState {
     /// The RBAC authorizer's policy, kept current by `auth::rbac::start` (`None`
     /// when RBAC is not an authorization mode).
     pub rbac: Option<std::sync::Arc<crate::auth::rbac::Rbac>>,
+    /// The Node authorizer, whose graph `auth::node::start` fills (`None` when Node
+    /// is not an authorization mode).
+    pub node: Option<std::sync::Arc<crate::auth::node::NodeAuthorizer>>,
     /// Whether requests without credentials are served as `system:anonymous` (off
     /// with AlwaysAllow, as upstream: they get 401 outside the health paths).
     pub anonymous_auth: bool,

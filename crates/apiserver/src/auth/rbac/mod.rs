@@ -150,8 +150,10 @@ async fn load_kind(state: &ApiState, rbac: &Rbac, kind: Kind) -> Result<i64> {
 
 /// Creates the bootstrap policy where missing, fills the in-memory policy before the
 /// server serves (so nothing is refused for want of a list) and keeps it current
-/// from then on. Does nothing when RBAC is not an authorization mode.
+/// from then on. Does nothing when RBAC is not an authorization mode. Also starts the
+/// Node authorizer's graph, so every caller that starts authorization starts both.
 pub async fn start(state: &Arc<ApiState>) -> Result<()> {
+    super::node::start(state).await?;
     let Some(rbac) = state.rbac.clone() else {
         return Ok(());
     };
