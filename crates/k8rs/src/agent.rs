@@ -18,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use apiserver::auth::UserInfo;
+use apiserver::auth::rbac::bootstrap::roles::{INGRESS_GROUP, INGRESS_USER};
 use apiserver::server::Router;
 use clap::Args;
 use cri::containerd::{Config as ContainerdConfig, Containerd};
@@ -38,6 +39,14 @@ pub struct AgentArgs {
     pub proxy: crate::proxy_node::ProxyArgs,
     #[command(flatten)]
     pub ingress: crate::ingress_node::IngressArgs,
+}
+
+/// The agent's API clients: the kubelet and service proxy act as the node, the
+/// Ingress controller as `system:k8rs-ingress` (it reads Secrets a node may not).
+#[derive(Clone)]
+pub struct Clients {
+    pub node: kube::Client,
+    pub ingress: kube::Client,
 }
 
 /// What the server tells its agent about the node.
@@ -84,13 +93,17 @@ pub fn start_in_server(router: Router, params: NodeParams) -> InServer {
         format!("system:node:{}", params.node_name),
         vec!["system:nodes".into()],
     );
-    let client = crate::inprocess::client(router, user);
+    let ingress = UserInfo::new(INGRESS_USER, vec![INGRESS_GROUP.into()]);
+    let clients = Clients {
+        node: crate::inprocess::client(router.clone(), user),
+        ingress: crate::inprocess::client(router, ingress),
+    };
     let (stop, stopped) = tokio::sync::oneshot::channel();
     let task = tokio::spawn(async move {
         let shutdown = async {
             let _ = stopped.await;
         };
-        if let Err(e) = run(client, params, true, shutdown).await {
+        if let Err(e) = run(clients, params, true, shutdown).await {
             tracing::error!(error = format!("{e:#}"), "the node agent stopped");
         }
     });
@@ -100,14 +113,14 @@ pub fn start_in_server(router: Router, params: NodeParams) -> InServer {
 /// Runs the agent until it fails or `shutdown` resolves; either way its containerd
 /// is then stopped gracefully.
 pub async fn run(
-    client: kube::Client,
+    clients: Clients,
     p: NodeParams,
     control_plane: bool,
     shutdown: impl Future<Output = ()>,
 ) -> Result<()> {
     let mut containerd = None;
     let result = tokio::select! {
-        r = serve(client, p, control_plane, &mut containerd) => r,
+        r = serve(clients, p, control_plane, &mut containerd) => r,
         () = shutdown => Ok(()),
     };
     if let Some(c) = containerd.take() {
@@ -129,7 +142,7 @@ async fn stop_containerd(containerd: Containerd) {
 /// Everything the agent runs; `containerd` holds the runtime once it started, for
 /// [`run`] to stop.
 async fn serve(
-    client: kube::Client,
+    clients: Clients,
     p: NodeParams,
     control_plane: bool,
     containerd: &mut Option<Containerd>,
@@ -154,8 +167,9 @@ async fn serve(
             "true".into(),
         );
     }
+    let client = clients.node;
     crate::proxy_node::start(client.clone(), &p.node_name, &p.args.proxy);
-    crate::ingress_node::start_node(client.clone(), &p.node_name, p.node_ip, &p.args.ingress);
+    crate::ingress_node::start_node(clients.ingress, &p.node_name, p.node_ip, &p.args.ingress);
     let mut kubelet = kubelet::Kubelet::new(client, config);
     kubelet.register().await.context("registering the node")?;
     tracing::info!(node = %p.node_name, "node registered; waiting for its podCIDR");

@@ -2,8 +2,9 @@
 //!
 //! The agent fetches the cluster CA without trusting the server yet and checks it
 //! against the token's hash; then, authenticated by the token's secret, it gets its
-//! node client certificate (`system:node:<name>`) and kubelet serving certificate, and
-//! runs the same node agent as a server's, as a remote API client.
+//! node client certificate (`system:node:<name>`), kubelet serving certificate and
+//! the Ingress controller's client certificate (`system:k8rs-ingress`), and runs the
+//! same node agent as a server's, as a remote API client.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -15,7 +16,7 @@ use clap::Args;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 
-use crate::agent::{AgentArgs, NodeParams};
+use crate::agent::{AgentArgs, Clients, NodeParams};
 use crate::join::{NODE_CERTIFICATES, NodeCertificates, NodeRequest};
 
 #[derive(Args, Debug)]
@@ -106,16 +107,10 @@ pub async fn run(args: AgentCmdArgs) -> Result<()> {
     }
     let certs: NodeCertificates =
         serde_json::from_slice(&reply).context("unexpected node certificate answer")?;
-    let client_pair = pki::CertAndKey {
-        cert_pem: certs.client_cert,
-        key_pem: certs.client_key,
+    let clients = Clients {
+        node: api_client(&server, &ca, certs.client_cert, certs.client_key).await?,
+        ingress: api_client(&server, &ca, certs.ingress_cert, certs.ingress_key).await?,
     };
-    let kubeconfig = pki::kubeconfig::render("k8rs", &server, &ca, &client_pair);
-    let kubeconfig: kube::config::Kubeconfig = serde_json::from_value(kubeconfig)?;
-    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
-        .await
-        .context("cannot build the API client configuration")?;
-    let client = kube::Client::try_from(config).context("cannot build an API client")?;
     tracing::info!(%server, node = %node_name, %node_ip, "joined; starting the node agent");
 
     let params = NodeParams {
@@ -135,7 +130,23 @@ pub async fn run(args: AgentCmdArgs) -> Result<()> {
         crate::supervise::shutdown_signal().await;
         tracing::info!("signal received; stopping");
     };
-    crate::agent::run(client, params, false, shutdown).await
+    crate::agent::run(clients, params, false, shutdown).await
+}
+
+/// A client of the API server with a client certificate.
+async fn api_client(
+    server: &str,
+    ca: &str,
+    cert_pem: String,
+    key_pem: String,
+) -> Result<kube::Client> {
+    let pair = pki::CertAndKey { cert_pem, key_pem };
+    let kubeconfig = pki::kubeconfig::render("k8rs", server, ca, &pair);
+    let kubeconfig: kube::config::Kubeconfig = serde_json::from_value(kubeconfig)?;
+    let config = kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+        .await
+        .context("cannot build the API client configuration")?;
+    kube::Client::try_from(config).context("cannot build an API client")
 }
 
 /// One HTTPS request; returns the status and body.

@@ -6,6 +6,7 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use apiserver::auth::UserInfo;
+use apiserver::auth::rbac::bootstrap::roles::INGRESS_USER;
 use apiserver::server::Router;
 use clap::Args;
 use tokio::net::TcpListener;
@@ -27,8 +28,10 @@ pub struct IngressArgs {
     pub ingress_https_port: u16,
 }
 
-/// Starts this node's controller in the background unless disabled. A port that
-/// cannot be bound is logged; the rest keeps running.
+/// Starts this node's controller in the background unless disabled, with `client`
+/// authenticated as the controller (`system:k8rs-ingress`, bound to the
+/// `k8rs:ingress-node` roles), never as the node. A port that cannot be bound is
+/// logged; the rest keeps running.
 pub fn start_node(client: kube::Client, node_name: &str, node_ip: IpAddr, args: &IngressArgs) {
     if args.disable_ingress {
         tracing::info!("ingress controller disabled (--disable-ingress)");
@@ -95,7 +98,7 @@ pub fn start_cluster(router: Router, args: &IngressArgs) {
     }
     let client = crate::inprocess::client(
         router,
-        UserInfo::new("system:k8rs-ingress", vec!["system:masters".into()]),
+        UserInfo::new(INGRESS_USER, vec!["system:masters".into()]),
     );
     tokio::spawn(async move {
         let _controller = ingress::start_cluster(client);

@@ -3,7 +3,9 @@
 //! it read, `kubectl auth can-i` (also `--as`, `--list`) answers from the same policy,
 //! service account tokens are bound like users, aggregated roles pick up labelled
 //! ClusterRoles, the bootstrap policy is upstream's, and anonymous callers see only
-//! the public paths. Messages are upstream's (kube-apiserver 1.33 with RBAC).
+//! the public paths; a kubelet's certificate reaches only the Secrets of pods bound
+//! to its node (the Node authorizer's graph), and only the Ingress controller's own
+//! identity lists Secrets. Messages are upstream's (kube-apiserver 1.33 with RBAC).
 
 mod support;
 
@@ -35,7 +37,10 @@ fn text(out: &Output) -> String {
 
 /// A kubeconfig for `user` minted by `k8rs kubeconfig`.
 fn colleague(s: &Server, user: &str, groups: &[&str]) -> PathBuf {
-    let out_path = s.dir.path().join(format!("{user}.kubeconfig"));
+    // KUBECONFIG separates paths with ':', which user names such as
+    // `system:node:n1` contain.
+    let file = user.replace(':', "_");
+    let out_path = s.dir.path().join(format!("{file}.kubeconfig"));
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_k8rs"));
     cmd.arg("kubeconfig")
         .args(["--user", user])
@@ -358,4 +363,75 @@ fn bootstrap_policy_aggregation_and_anonymous_requests() {
         body.contains(r#"forbidden: User \"system:anonymous\" cannot get path \"/api\""#),
         "{body}"
     );
+}
+
+/// A pod bound to `node` (no agent runs it) that uses `secret`.
+fn bound_pod(name: &str, node: &str, secret: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\nspec:\n  nodeName: {node}\n  containers:\n  - name: c\n    image: demo\n    env:\n    - name: S\n      valueFrom:\n        secretKeyRef: {{name: {secret}, key: a}}\n"
+    )
+}
+
+#[test]
+fn kubelets_read_only_the_secrets_of_their_pods() {
+    let s = Server::start();
+    let node = colleague(&s, "system:node:n1", &["system:nodes"]);
+    for secret in ["mine", "theirs"] {
+        s.kubectl_ok(&["create", "secret", "generic", secret, "--from-literal=a=b"]);
+    }
+    s.apply(&bound_pod("on-n1", "n1", "mine"));
+    s.apply(&bound_pod("on-n2", "n2", "theirs"));
+
+    // The graph learns of the pod through its watch.
+    eventually_ok(&s, &node, &["get", "secret", "mine"]);
+    let err = forbidden(&s, &node, &["get", "secret", "theirs"]);
+    assert!(
+        err.ends_with(r#"secrets "theirs" is forbidden: User "system:node:n1" cannot get resource "secrets" in API group "" in the namespace "default": no relationship found between node 'n1' and this object"#),
+        "{err}"
+    );
+    let err = forbidden(&s, &node, &["get", "secrets"]);
+    assert!(
+        err.ends_with(r#"cannot list resource "secrets" in API group "" in the namespace "default": No Object name found"#),
+        "{err}"
+    );
+    let err = forbidden(&s, &node, &["get", "secrets", "-A"]);
+    assert!(
+        err.ends_with("can only read namespaced object of this type"),
+        "{err}"
+    );
+    // Its own Node only (reading others stays allowed: the service proxy runs with
+    // the node's credentials, bound to system:node-proxier).
+    s.apply("apiVersion: v1\nkind: Node\nmetadata:\n  name: n2\n");
+    let err = forbidden(
+        &s,
+        &node,
+        &[
+            "patch",
+            "node",
+            "n2",
+            "-p",
+            r#"{"metadata":{"labels":{"a":"b"}}}"#,
+        ],
+    );
+    assert!(
+        err.ends_with("node 'n1' cannot modify 'n2', only its own Node object"),
+        "{err}"
+    );
+
+    // The pod goes, and the secret with it.
+    s.kubectl_ok(&["delete", "pod", "on-n1", "--grace-period=0", "--force"]);
+    wait_for("the deleted pod's secret to be refused", WITHIN, || {
+        let out = kubectl_as(&s, &node, &["get", "secret", "mine"]);
+        (!out.status.success() && text(&out).contains("no relationship found")).then_some(())
+    });
+
+    // The Ingress controller lists Secrets (TLS key pairs) as its own user, which is
+    // what the k8rs:ingress-node bindings name instead of every node.
+    let ingress = colleague(&s, "system:k8rs-ingress", &["k8rs:ingress"]);
+    eventually_ok(&s, &ingress, &["get", "secrets", "-A"]);
+    let subjects = s.jsonpath(
+        &["get", "clusterrolebinding", "k8rs:ingress-node"],
+        "{.subjects[*].name}",
+    );
+    assert_eq!(subjects, "k8rs:ingress");
 }

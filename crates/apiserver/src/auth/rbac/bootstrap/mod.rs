@@ -4,6 +4,8 @@
 //! `rbac.authorization.kubernetes.io/autoupdate: "true"`); one that exists and still
 //! carries `autoupdate: "true"` gets back the rules or subjects it lacks (extra ones
 //! are kept); one an administrator set to `autoupdate: "false"` is left alone.
+//! k8rs' own bindings also lose the subjects an earlier k8rs gave them and this one
+//! no longer does (`roles::retired_subjects`), so an upgrade takes rights away too.
 
 pub mod roles;
 mod rule_sets;
@@ -45,23 +47,21 @@ fn role_object(spec: &RoleSpec, ns: Option<&str>) -> Value {
     obj
 }
 
+fn subject((kind, name, ns): &(&str, &str, &str)) -> Value {
+    if *kind == "ServiceAccount" {
+        json!({"kind": kind, "name": name, "namespace": ns})
+    } else {
+        json!({"kind": kind, "name": name, "apiGroup": GROUP})
+    }
+}
+
 fn binding_object(spec: &BindingSpec, ns: Option<&str>, role_kind: &str) -> Value {
     let kind = if ns.is_some() {
         "RoleBinding"
     } else {
         "ClusterRoleBinding"
     };
-    let subjects: Vec<Value> = spec
-        .subjects
-        .iter()
-        .map(|(kind, name, sub_ns)| {
-            if *kind == "ServiceAccount" {
-                json!({"kind": kind, "name": name, "namespace": sub_ns})
-            } else {
-                json!({"kind": kind, "name": name, "apiGroup": GROUP})
-            }
-        })
-        .collect();
+    let subjects: Vec<Value> = spec.subjects.iter().map(subject).collect();
     let mut obj = json!({
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": kind,
@@ -89,6 +89,7 @@ pub async fn ensure(registry: &Registry) -> Result<()> {
             None,
             role_object(&spec, None),
             field,
+            &[],
         )
         .await?;
     }
@@ -99,28 +100,55 @@ pub async fn ensure(registry: &Registry) -> Result<()> {
             Some(ns),
             role_object(&spec, Some(ns)),
             Some("rules"),
+            &[],
         )
         .await?;
     }
+    let retired = |ns: Option<&str>, name: &str| -> Vec<Value> {
+        roles::retired_subjects()
+            .iter()
+            .filter(|(n, b, _)| *n == ns && *b == name)
+            .map(|(_, _, s)| subject(s))
+            .collect()
+    };
     for spec in roles::cluster_role_bindings() {
         let obj = binding_object(&spec, None, "ClusterRole");
-        ensure_one(registry, "clusterrolebindings", None, obj, Some("subjects")).await?;
+        let old = retired(None, spec.name);
+        ensure_one(
+            registry,
+            "clusterrolebindings",
+            None,
+            obj,
+            Some("subjects"),
+            &old,
+        )
+        .await?;
     }
     for (ns, spec) in roles::role_bindings() {
         let obj = binding_object(&spec, Some(ns), "Role");
-        ensure_one(registry, "rolebindings", Some(ns), obj, Some("subjects")).await?;
+        let old = retired(Some(ns), spec.name);
+        ensure_one(
+            registry,
+            "rolebindings",
+            Some(ns),
+            obj,
+            Some("subjects"),
+            &old,
+        )
+        .await?;
     }
     Ok(())
 }
 
 /// Creates `want` if missing; else, when it may be updated, adds the entries of
-/// `field` (rules or subjects) it lacks.
+/// `field` (rules or subjects) it lacks and drops the `retired` ones.
 async fn ensure_one(
     registry: &Registry,
     plural: &str,
     ns: Option<&str>,
     want: Value,
     field: Option<&str>,
+    retired: &[Value],
 ) -> Result<()> {
     let info = registry
         .resources
@@ -136,14 +164,20 @@ async fn ensure_one(
         };
     };
     let Some(field) = field else { return Ok(()) };
-    if !autoupdate(&cur) || missing(&cur[field], &want[field]).is_empty() {
+    let stale = |cur: &Value| {
+        cur[field]
+            .as_array()
+            .is_some_and(|items| items.iter().any(|i| retired.contains(i)))
+    };
+    if !autoupdate(&cur) || (missing(&cur[field], &want[field]).is_empty() && !stale(&cur)) {
         return Ok(());
     }
-    tracing::info!(plural, name, "adding missing bootstrap {field}");
+    tracing::info!(plural, name, "updating bootstrap {field}");
     registry
         .guaranteed_update(&info, ns, &name, UpdateMode::Main, &ctx, |cur| {
             let mut next = cur.clone();
             let mut items = cur[field].as_array().cloned().unwrap_or_default();
+            items.retain(|i| !retired.contains(i));
             items.extend(missing(&cur[field], &want[field]));
             next[field] = json!(items);
             Ok::<_, ApiError>(next)

@@ -1,7 +1,8 @@
 //! The default policy a cluster starts with, as upstream's bootstrap policy defines
 //! it (the roles a fresh cluster lists, with the rules upstream gives them), plus
-//! what k8rs' node agent needs beyond the kubelet's rules: its service proxy and
-//! Ingress controller run with the node's credentials.
+//! what k8rs' node agent needs beyond the kubelet's rules: its service proxy runs with
+//! the node's credentials, its Ingress controller with an identity of its own
+//! ([`INGRESS_USER`] in [`INGRESS_GROUP`]), as k3s gives agent components theirs.
 
 use k8s_openapi::api::rbac::v1::PolicyRule;
 
@@ -69,12 +70,21 @@ fn role(name: &'static str, rules: Vec<PolicyRule>) -> RoleSpec {
     }
 }
 
-/// A bootstrap binding: role name and subjects as (kind, name, namespace).
+/// A subject as (kind, name, namespace).
+pub type SubjectSpec = (&'static str, &'static str, &'static str);
+
+/// A bootstrap binding: role name and subjects.
 pub struct BindingSpec {
     pub name: &'static str,
     pub role: &'static str,
-    pub subjects: &'static [(&'static str, &'static str, &'static str)],
+    pub subjects: &'static [SubjectSpec],
 }
+
+/// The user every node's Ingress controller runs as (a client certificate the join
+/// endpoint issues; in-process on a server).
+pub const INGRESS_USER: &str = "system:k8rs-ingress";
+/// Its group, which the `k8rs:ingress-node` bindings name.
+pub const INGRESS_GROUP: &str = "k8rs:ingress";
 
 pub const AGGREGATE_LABEL_PREFIX: &str = "rbac.authorization.k8s.io/aggregate-to-";
 
@@ -306,7 +316,7 @@ pub fn cluster_roles() -> Vec<RoleSpec> {
                 "certificatesigningrequests/selfnodeclient",
             )],
         ),
-        // k8rs: what every node's Ingress controller reads (see `node_roles`).
+        // k8rs: what every node's Ingress controller reads (bound to INGRESS_GROUP).
         role(
             "k8rs:ingress-node",
             vec![
@@ -431,8 +441,8 @@ pub fn cluster_role_bindings() -> Vec<BindingSpec> {
             role: "system:kube-controller-manager",
             subjects: &[("User", "system:kube-controller-manager", "")],
         },
-        // k8rs: the agent runs its service proxy and Ingress controller with the
-        // node's credentials (k3s' agent has a kube-proxy certificate; ours has one).
+        // k8rs: the agent runs its service proxy with the node's credentials (k3s'
+        // agent has a kube-proxy certificate); the Ingress controller has its own.
         BindingSpec {
             name: "k8rs:node-proxier",
             role: "system:node-proxier",
@@ -441,8 +451,19 @@ pub fn cluster_role_bindings() -> Vec<BindingSpec> {
         BindingSpec {
             name: "k8rs:ingress-node",
             role: "k8rs:ingress-node",
-            subjects: &[("Group", "system:nodes", "")],
+            subjects: &[("Group", INGRESS_GROUP, "")],
         },
+    ]
+}
+
+/// Subjects earlier k8rs versions gave k8rs' own bindings and this one does not:
+/// (namespace of a RoleBinding or `None`, binding, subject). Nodes read every Secret
+/// through `k8rs:ingress-node` until the Ingress controller had its own identity.
+pub fn retired_subjects() -> Vec<(Option<&'static str>, &'static str, SubjectSpec)> {
+    const NODES: SubjectSpec = ("Group", "system:nodes", "");
+    vec![
+        (None, "k8rs:ingress-node", NODES),
+        (Some("kube-system"), "k8rs:ingress-node", NODES),
     ]
 }
 
@@ -453,7 +474,7 @@ pub fn role_bindings() -> Vec<(&'static str, BindingSpec)> {
         BindingSpec {
             name: "k8rs:ingress-node",
             role: "k8rs:ingress-node",
-            subjects: &[("Group", "system:nodes", "")],
+            subjects: &[("Group", INGRESS_GROUP, "")],
         },
     )]
 }
