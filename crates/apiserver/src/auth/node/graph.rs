@@ -36,6 +36,12 @@ struct Volume {
     secrets: Vec<NsName>,
 }
 
+/// Sorts and dedups a pod's references, the form the graph keeps them in.
+pub fn normalize(refs: &mut Vec<(Kind, String)>) {
+    refs.sort();
+    refs.dedup();
+}
+
 #[derive(Debug, Default)]
 pub struct Graph {
     pods: HashMap<NsName, Pod>,
@@ -52,15 +58,11 @@ impl Graph {
     /// Adds or replaces a pod: bound to `node` ("" if not yet), naming `refs` (in its
     /// namespace; duplicates are fine).
     pub fn set_pod(&mut self, ns: &str, name: &str, node: &str, mut refs: Vec<(Kind, String)>) {
-        refs.sort();
-        refs.dedup();
-        let key = (ns.to_string(), name.to_string());
-        if let Some(old) = self.pods.get(&key)
-            && old.node == node
-            && old.refs == refs
-        {
+        normalize(&mut refs);
+        if self.has_pod(ns, name, node, &refs) {
             return;
         }
+        let key = (ns.to_string(), name.to_string());
         self.remove_pod(ns, name);
         if !node.is_empty() {
             for (kind, obj) in &refs {
@@ -74,6 +76,14 @@ impl Graph {
         }
         let node = node.to_string();
         self.pods.insert(key, Pod { node, refs });
+    }
+
+    /// Whether the pod is known exactly so (`refs` as [`normalize`] leaves them):
+    /// most pod updates are status changes, which need no write lock.
+    pub fn has_pod(&self, ns: &str, name: &str, node: &str, refs: &[(Kind, String)]) -> bool {
+        self.pods
+            .get(&(ns.to_string(), name.to_string()))
+            .is_some_and(|p| p.node == node && p.refs == refs)
     }
 
     pub fn remove_pod(&mut self, ns: &str, name: &str) {
@@ -237,6 +247,8 @@ mod tests {
         g.set_pod("ns", "p", "n1", refs(&[(Kind::Secret, "b")]));
         assert!(!g.secret_reaches("n1", "ns", "a"));
         assert!(g.secret_reaches("n1", "ns", "b"));
+        assert!(g.has_pod("ns", "p", "n1", &refs(&[(Kind::Secret, "b")])));
+        assert!(!g.has_pod("ns", "p", "n2", &refs(&[(Kind::Secret, "b")])));
         g.clear_pods();
         assert!(!g.secret_reaches("n1", "ns", "b"));
     }

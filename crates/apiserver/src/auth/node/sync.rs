@@ -52,7 +52,8 @@ enum Entry {
 fn entry(kind: Kind, obj: &Value) -> Entry {
     match kind {
         Kind::Pod => {
-            let (node, named) = refs::pod(obj);
+            let (node, mut named) = refs::pod(obj);
+            super::graph::normalize(&mut named);
             Entry::Pod(node, named)
         }
         Kind::Volume => {
@@ -81,6 +82,11 @@ fn apply(graph: &RwLock<Graph>, kind: Kind, obj: &Value, gone: bool) {
     let name = api::meta::name(obj).unwrap_or_default();
     if !gone {
         let e = entry(kind, obj);
+        if let Entry::Pod(node, named) = &e
+            && graph.read().has_pod(ns, name, node, named)
+        {
+            return;
+        }
         set(&mut graph.write(), ns, name, e);
         return;
     }
