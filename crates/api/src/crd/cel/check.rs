@@ -268,7 +268,7 @@ impl<'a> Checker<'a> {
             "quantity" | "sign" | "compareTo" | "asInteger" | "asApproximateFloat" | "add"
             | "sub" | "url" | "getScheme" | "getHost" | "getHostname" | "getPort"
             | "getEscapedPath" | "getQuery" | "ip" | "cidr" | "family" | "prefixLength"
-            | "masked" | "validate" | "named" => Ty::Other,
+            | "masked" | "validate" | "named" | "timestamp" | "duration" => Ty::Other,
             "_+_" | "_-_" | "_*_" | "_/_" | "_%_" | "-_" => Ty::Other,
             _ => {
                 let _ = target_ty;

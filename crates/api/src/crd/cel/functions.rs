@@ -9,9 +9,12 @@
 //! `sets.intersects`) and formats (`format.named()`, `format.dns1123Label()` and
 //! the other named formats, `validate()`).
 //!
-//! Not provided (upstream has them): `duration()` / `timestamp()` and date-time
-//! strings compared as timestamps (the crate's chrono feature is off), the quantity
-//! `mul` / `div` / `divInt` of newer releases, `semver`, the authorizer library,
+//! `duration()`, `timestamp()` and their accessors come from the standard library
+//! (the crate's chrono feature); strings of format `date-time`, `date` and
+//! `duration` reach rules as timestamps and durations (`values.rs`).
+//!
+//! Not provided (upstream has them): the quantity `mul` / `div` / `divInt` of
+//! newer releases, `semver`, the authorizer library,
 //! two-variable comprehensions and `cel.bind`.
 
 use std::sync::{Arc, LazyLock};
@@ -51,6 +54,18 @@ pub(super) const FUNCTIONS: &[&str] = &[
     "type",
     "dyn",
     "has",
+    "timestamp",
+    "duration",
+    "getFullYear",
+    "getMonth",
+    "getDayOfYear",
+    "getDayOfMonth",
+    "getDate",
+    "getDayOfWeek",
+    "getHours",
+    "getMinutes",
+    "getSeconds",
+    "getMilliseconds",
     "all",
     "exists",
     "exists_one",

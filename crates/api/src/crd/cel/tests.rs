@@ -354,3 +354,54 @@ fn costly_rules_make_the_crd_invalid() {
     );
     assert!(validate_rules(&s(Some(100)), "s").is_empty());
 }
+
+/// Strings of format date-time, date, duration and byte are typed as upstream
+/// types them: instants compare across offsets, durations and bytes have sizes.
+#[test]
+fn formatted_strings_in_rules() {
+    let s = json!({"type": "object", "properties": {"spec": {
+        "type": "object",
+        "x-kubernetes-validations": [
+            {"rule": "self.start < self.end && self.end - self.start == duration('1h')"},
+            {"rule": "self.day.getDayOfMonth() == 1 && self.start.getHours() == 8"},
+            {"rule": "self.timeout > duration('1m') && size(self.data) == 5"},
+        ],
+        "properties": {
+            "start": {"type": "string", "format": "date-time"},
+            "end": {"type": "string", "format": "date-time"},
+            "day": {"type": "string", "format": "date"},
+            "timeout": {"type": "string", "format": "duration"},
+            "data": {"type": "string", "format": "byte"},
+        },
+    }}});
+    assert!(
+        validate_rules(&s, "s").is_empty(),
+        "{:?}",
+        validate_rules(&s, "s")
+    );
+    let node = compile_schema(&s).expect("rules");
+    // As strings, "10:00+02:00" sorts after "09:00Z"; as instants it is before.
+    let obj = |start: &str| {
+        json!({"spec": {
+            "start": start, "end": "2024-01-01T09:00:00Z",
+            "day": "2024-03-02", "timeout": "90s", "data": "aGVsbG8=",
+        }})
+    };
+    let errors = |o: Value| -> Vec<String> {
+        validate(&node, &o, None)
+            .iter()
+            .map(|e| e.to_string())
+            .collect()
+    };
+    assert_eq!(
+        errors(obj("2024-01-01T10:00:00+02:00")),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        errors(obj("2024-01-01T10:00:00Z")),
+        [
+            r#"spec: Invalid value: "object": failed rule: self.start < self.end && self.end - self.start == duration('1h')"#,
+            r#"spec: Invalid value: "object": failed rule: self.day.getDayOfMonth() == 1 && self.start.getHours() == 8"#,
+        ]
+    );
+}
