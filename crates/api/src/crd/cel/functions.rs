@@ -7,7 +7,7 @@
 //! (`ip()`, `isIP()`, `ip.isCanonical()`, `cidr()`, `isCIDR()` and their methods,
 //! `string()` of both), sets (`sets.contains`, `sets.equivalent`,
 //! `sets.intersects`) and formats (`format.named()`, `format.dns1123Label()` and
-//! the other named formats, `validate()`).
+//! the other named formats, `validate()`), and `cel.bind` (a macro).
 //!
 //! `duration()`, `timestamp()` and their accessors come from the standard library
 //! (the crate's chrono feature); strings of format `date-time`, `date` and
@@ -15,7 +15,7 @@
 //!
 //! Not provided (upstream has them): the quantity `mul` / `div` / `divInt` of
 //! newer releases, `semver`, the authorizer library,
-//! two-variable comprehensions and `cel.bind`.
+//! two-variable comprehensions.
 
 use std::sync::{Arc, LazyLock};
 

@@ -146,6 +146,7 @@ fn library_functions() {
         "quantity(self.labels.mem).isLessThan(quantity('1Gi')) && !isQuantity('Three')",
         "url(self.labels.url).getHost() == 'example.com' && isURL(self.labels.url)",
         "cidr(self.labels.net).containsIP(self.labels.ip) && ip(self.labels.ip).family() == 4",
+        "cel.bind(t, self.tags, size(t) == 3 && t[0] == 'a')",
         "sets.contains(self.tags, ['c', 'a']) && sets.intersects(self.tags, ['z', 'b'])",
         "!format.dns1123Label().validate(self.tags[0]).hasValue() && format.named('uuid').hasValue()",
     ];

@@ -2,6 +2,7 @@
 //! library (`k8s.io/apiserver/pkg/cel/library`), plus the runtime cost budget
 //! (`cost.rs`). Each module registers its overloads on the shared `Env`.
 
+mod bind;
 mod cidr;
 pub(super) mod cost;
 mod format;
@@ -27,6 +28,7 @@ pub(super) fn register(env: &mut Env) -> Result<(), DeclarationError> {
     cidr::register(env)?;
     sets::register(env)?;
     format::register(env)?;
+    bind::register(env)?;
     cost::register(env)
 }
 
