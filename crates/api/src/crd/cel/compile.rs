@@ -19,7 +19,8 @@ pub struct Rule {
     pub message: String,
     /// The rule, instrumented to charge the cost budget (`library/cost.rs`).
     pub program: Result<IdedExpr, String>,
-    pub message_expression: Option<IdedExpr>,
+    /// The messageExpression's source, and the expression.
+    pub message_expression: Option<(String, IdedExpr)>,
     /// Upstream's `reason`: FieldValueInvalid (unset), Forbidden, Required, Duplicate.
     pub reason: Option<String>,
     /// The `fieldPath`, resolved against the schema (`spec.replicas`, `labels[a]`).
@@ -63,7 +64,7 @@ pub fn compile(schema: &Value, root: bool, entry: &Value) -> (Rule, RuleErrors) 
         src => match compile_expr(src, schema, root) {
             Ok((p, _)) => {
                 message_expression_cost = too_costly("messageExpression", &p);
-                (Some(instrument(p.expression())), None)
+                (Some((src.to_string(), instrument(p.expression()))), None)
             }
             Err(e) => (None, Some(format!("messageExpression {e}"))),
         },

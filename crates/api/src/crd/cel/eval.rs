@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 
+use cel::common::ast::IdedExpr;
 use cel::common::types::CelOptional;
 use cel::common::value::Val;
 use cel::{Context, ExecutionError, Value as Cel};
@@ -119,15 +120,25 @@ impl Node {
             let Some(Some(ctx)) = &contexts[slot] else {
                 continue;
             };
-            let Some(result) = budget.run(ctx, program, &rule.source, path, schema_type, errs)
-            else {
-                return;
+            let shown = rule_string(rule);
+            let result = match budget.run(ctx, program) {
+                Ok(r) => r,
+                Err(over) => {
+                    let detail = match over {
+                        Over::Limit => format!(
+                            "'{EXCEEDED}': no further validation rules will be run due to call cost exceeds limit for rule: {shown}"
+                        ),
+                        Over::Budget => OUT_OF_BUDGET.to_string(),
+                    };
+                    errs.push(FieldError::invalid(path, schema_type, detail));
+                    return;
+                }
             };
             match result {
                 Ok(Cel::Bool(true)) => continue,
                 Ok(_) => {}
                 Err(e) => {
-                    let detail = eval_error(&e, &rule.source);
+                    let detail = eval_error(&e, shown);
                     errs.push(FieldError::invalid(path, schema_type, detail));
                     continue;
                 }
@@ -141,45 +152,64 @@ impl Node {
                 Some(f) => child(path, f),
                 None => path.to_string(),
             };
-            let detail = rule
-                .message_expression
-                .as_ref()
-                .and_then(|m| message(budget.run(ctx, m, &rule.source, path, schema_type, errs)?))
-                .unwrap_or_else(|| default_message(rule));
+            let detail = match &rule.message_expression {
+                Some((src, m)) => match budget.run(ctx, m) {
+                    Ok(r) => message(r),
+                    Err(over) => {
+                        let detail = match over {
+                            Over::Limit => format!(
+                                "no further validation rules will be run due to call cost exceeds limit for messageExpression: {src:?}"
+                            ),
+                            Over::Budget => MESSAGE_OUT_OF_BUDGET.to_string(),
+                        };
+                        errs.push(FieldError::invalid(path, schema_type, detail));
+                        return;
+                    }
+                },
+                None => None,
+            };
+            let detail = detail.unwrap_or_else(|| default_message(rule));
             errs.push(for_reason(rule.reason.as_deref(), at, schema_type, detail));
         }
     }
 }
 
+const OUT_OF_BUDGET: &str =
+    "validation failed due to running out of cost budget, no further validation rules will be run";
+const MESSAGE_OUT_OF_BUDGET: &str = "messageExpression evaluation failed due to running out of cost budget, no further validation rules will be run";
+
+/// Why an evaluation was stopped.
+enum Over {
+    /// The rule's own limit (upstream's `PerCallLimit`).
+    Limit,
+    /// What was left of the object's budget.
+    Budget,
+}
+
 impl Budget {
-    /// Evaluates `expr` within the per-rule limit and what is left of the budget;
-    /// `None` (with upstream's error) when either runs out, and nothing more runs.
-    fn run(
-        &mut self,
-        ctx: &Context,
-        expr: &cel::common::ast::IdedExpr,
-        rule: &str,
-        path: &str,
-        schema_type: &str,
-        errs: &mut Vec<FieldError>,
-    ) -> Option<Result<Cel, ExecutionError>> {
-        if self.stopped {
-            return None;
-        }
+    /// Evaluates `expr` within the per-rule limit and what is left of the
+    /// budget; when either runs out, nothing more runs.
+    fn run(&mut self, ctx: &Context, expr: &IdedExpr) -> Result<Result<Cel, ExecutionError>, Over> {
         let (result, spent) = metered(PER_CALL_LIMIT, || ctx.resolve(expr));
-        let detail = if spent.exhausted {
-            format!(
-                "'{EXCEEDED}': no further validation rules will be run due to call cost exceeds limit for rule: {rule}"
-            )
-        } else if spent.cost > self.left {
-            "validation failed due to running out of cost budget, no further validation rules will be run".to_string()
-        } else {
-            self.left -= spent.cost;
-            return Some(result);
-        };
-        errs.push(FieldError::invalid(path, schema_type, detail));
-        self.stopped = true;
-        None
+        if spent.exhausted {
+            self.stopped = true;
+            return Err(Over::Limit);
+        }
+        if spent.cost > self.left {
+            self.stopped = true;
+            return Err(Over::Budget);
+        }
+        self.left -= spent.cost;
+        Ok(result)
+    }
+}
+
+/// upstream's `ruleErrorString`: the rule's message, or the rule.
+fn rule_string(rule: &Rule) -> &str {
+    if rule.message.is_empty() {
+        &rule.source
+    } else {
+        &rule.message
     }
 }
 

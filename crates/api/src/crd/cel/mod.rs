@@ -18,6 +18,8 @@
 
 mod check;
 mod compile;
+#[cfg(test)]
+mod cost_tests;
 mod estimate;
 mod eval;
 mod functions;
