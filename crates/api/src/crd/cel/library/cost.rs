@@ -7,9 +7,9 @@
 //! `operation cancelled: actual cost limit exceeded`, and no further charge
 //! succeeds, so the work done past the budget stays bounded.
 //!
-//! Differences from upstream: cel-go charges each evaluated node as it goes and
-//! stops a loop early at `all`/`exists` short-circuits; this charges whole loops
-//! up front, so a rule near the limit may be refused here and pass upstream.
+//! Differences from upstream: cel-go charges each evaluated node as it goes;
+//! this charges an iteration's body whole, whichever branches run, so a rule
+//! near the limit may be refused here and pass upstream.
 //! The estimate checked when a CRD is written is `estimate.rs`.
 
 use std::cell::Cell;
@@ -29,6 +29,7 @@ pub(crate) const RUNTIME_BUDGET: u64 = 10_000_000;
 pub(crate) const EXCEEDED: &str = "operation cancelled: actual cost limit exceeded";
 
 const RANGE: &str = "@cost_range";
+const TICK: &str = "@cost_tick";
 const READ: &str = "@cost_read";
 
 thread_local! {
@@ -86,6 +87,7 @@ fn size(v: &CowVal<'_, '_>) -> u64 {
 
 pub(super) fn register(env: &mut Env) -> Result<(), cel::DeclarationError> {
     env.add_overload(RANGE, "cost_range", vec![DYN_TYPE, INT_TYPE], range)?;
+    env.add_overload(TICK, "cost_tick", vec![DYN_TYPE, INT_TYPE], tick)?;
     env.add_overload(READ, "cost_read", vec![DYN_TYPE], read)?;
     Ok(())
 }
@@ -94,6 +96,13 @@ pub(super) fn register(env: &mut Env) -> Result<(), cel::DeclarationError> {
 fn range<'b, 'v>(mut args: Args<'b, 'v>) -> Ret<'b, 'v> {
     let weight = super::int_arg(&args, 1)?.max(1) as u64;
     charge(size(&args[0]).saturating_mul(weight))?;
+    args.truncate(1);
+    args.pop().ok_or(ExecutionError::MissingArgumentOrTarget)
+}
+
+/// `@cost_tick(cond, weight)`: a loop's condition, once `weight` is charged.
+fn tick<'b, 'v>(mut args: Args<'b, 'v>) -> Ret<'b, 'v> {
+    charge(super::int_arg(&args, 1)?.max(1) as u64)?;
     args.truncate(1);
     args.pop().ok_or(ExecutionError::MissingArgumentOrTarget)
 }
@@ -157,7 +166,13 @@ fn rewrite(e: &mut IdedExpr, scope: &mut Vec<String>) {
             scope.truncate(depth);
             rewrite(&mut c.result, scope);
             let weight = 1 + calls(&c.loop_cond) + calls(&c.loop_step);
-            wrap(&mut c.iter_range, RANGE, Some(weight as i64));
+            // The interpreter appends in place for a loop whose condition is a
+            // literal (`map`, `filter`): that shape is kept.
+            if matches!(c.loop_cond.expr, Expr::Literal(_)) {
+                wrap(&mut c.iter_range, RANGE, Some(weight as i64));
+            } else {
+                wrap(&mut c.loop_cond, TICK, Some(weight as i64));
+            }
         }
         Expr::Select(s) => rewrite(&mut s.operand, scope),
         Expr::List(l) => l.elements.iter_mut().for_each(|x| rewrite(x, scope)),
@@ -268,6 +283,13 @@ mod tests {
         let (out, spent) = run("self.all(x, self.exists(y, x == y)) || true", 100);
         assert_eq!(out, Ok(Value::Bool(true)));
         assert!(spent.exhausted);
+    }
+
+    #[test]
+    fn a_short_circuit_stops_the_charges() {
+        let (out, spent) = run("self.exists(x, x == 10)", PER_CALL_LIMIT);
+        assert_eq!(out, Ok(Value::Bool(true)));
+        assert!(spent.cost < 200, "{}", spent.cost);
     }
 
     #[test]
