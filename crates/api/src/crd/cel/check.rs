@@ -130,6 +130,7 @@ const BOOL_FUNCTIONS: &[&str] = &[
     "isLinkLocalUnicast",
     "isGlobalUnicast",
     "isCIDR",
+    "isSemver",
     "containsIP",
     "containsCIDR",
     "equivalent",
@@ -268,7 +269,8 @@ impl<'a> Checker<'a> {
             "quantity" | "sign" | "compareTo" | "asInteger" | "asApproximateFloat" | "add"
             | "sub" | "url" | "getScheme" | "getHost" | "getHostname" | "getPort"
             | "getEscapedPath" | "getQuery" | "ip" | "cidr" | "family" | "prefixLength"
-            | "masked" | "validate" | "named" | "timestamp" | "duration" => Ty::Other,
+            | "masked" | "validate" | "named" | "timestamp" | "duration" | "semver" | "major"
+            | "minor" | "patch" => Ty::Other,
             "_+_" | "_-_" | "_*_" | "_/_" | "_%_" | "-_" => Ty::Other,
             _ => {
                 let _ = target_ty;

@@ -7,14 +7,15 @@
 //! (`ip()`, `isIP()`, `ip.isCanonical()`, `cidr()`, `isCIDR()` and their methods,
 //! `string()` of both), sets (`sets.contains`, `sets.equivalent`,
 //! `sets.intersects`) and formats (`format.named()`, `format.dns1123Label()` and
-//! the other named formats, `validate()`), and `cel.bind` (a macro).
+//! the other named formats, `validate()`), semver (`semver()`, `isSemver()` and
+//! the Semver methods), and `cel.bind` (a macro).
 //!
 //! `duration()`, `timestamp()` and their accessors come from the standard library
 //! (the crate's chrono feature); strings of format `date-time`, `date` and
 //! `duration` reach rules as timestamps and durations (`values.rs`).
 //!
 //! Not provided (upstream has them): the quantity `mul` / `div` / `divInt` of
-//! newer releases, `semver`, the authorizer library,
+//! newer releases, the authorizer library,
 //! two-variable comprehensions.
 
 use std::sync::{Arc, LazyLock};
@@ -136,6 +137,12 @@ pub(super) const FUNCTIONS: &[&str] = &[
     "containsCIDR",
     "prefixLength",
     "masked",
+    // semver
+    "semver",
+    "isSemver",
+    "major",
+    "minor",
+    "patch",
     // sets
     "sets.contains",
     "sets.equivalent",

@@ -10,6 +10,7 @@ mod ip;
 mod lists;
 mod quantity;
 mod regex;
+mod semver;
 mod sets;
 mod url;
 
@@ -26,6 +27,7 @@ pub(super) fn register(env: &mut Env) -> Result<(), DeclarationError> {
     url::register(env)?;
     ip::register(env)?;
     cidr::register(env)?;
+    semver::register(env)?;
     sets::register(env)?;
     format::register(env)?;
     bind::register(env)?;
