@@ -6,17 +6,17 @@
 //! `getHost`, `getHostname`, `getPort`, `getEscapedPath`, `getQuery`), IP and CIDR
 //! (`ip()`, `isIP()`, `ip.isCanonical()`, `cidr()`, `isCIDR()` and their methods,
 //! `string()` of both), sets (`sets.contains`, `sets.equivalent`,
-//! `sets.intersects`) and formats (`format.named()`, `format.dns1123Label()` and
+//! `sets.intersects`), formats (`format.named()`, `format.dns1123Label()` and
 //! the other named formats, `validate()`), semver (`semver()`, `isSemver()` and
-//! the Semver methods), and `cel.bind` (a macro).
+//! the Semver methods) and bindings (`cel.bind`, a macro).
 //!
 //! `duration()`, `timestamp()` and their accessors come from the standard library
 //! (the crate's chrono feature); strings of format `date-time`, `date` and
 //! `duration` reach rules as timestamps and durations (`values.rs`).
 //!
-//! Not provided (upstream has them): the quantity `mul` / `div` / `divInt` of
-//! newer releases, the authorizer library,
-//! two-variable comprehensions.
+//! Not provided: the quantity `mul` / `div` / `divInt` and the two-variable
+//! comprehensions of newer releases. (The authorizer library is for admission
+//! policies, not CRD rules.)
 
 use std::sync::{Arc, LazyLock};
 
