@@ -2,7 +2,8 @@
 //! and the installed kubectl: a rule that does not compile makes the CRD invalid
 //! (422), a custom resource that breaks a rule is refused with upstream's message as
 //! kubectl prints it, a transition rule (`self == oldSelf`) guards an update, and
-//! rules call the Kubernetes CEL libraries (CIDR, IP, quantity).
+//! rules call the Kubernetes CEL libraries (CIDR, IP, quantity) within upstream's
+//! cost limits.
 
 mod support;
 
@@ -199,6 +200,12 @@ spec:
                 type: string
                 x-kubernetes-validations:
                 - rule: "quantity(self).isLessThan(quantity('1Gi'))"
+              ports:
+                type: array
+                maxItems: 1000
+                items: {type: integer}
+                x-kubernetes-validations:
+                - rule: "self.all(x, self.all(y, x == y || x != y))"
 "#;
 
 fn network(name: &str, spec: &str) -> String {
@@ -206,7 +213,8 @@ fn network(name: &str, spec: &str) -> String {
 }
 
 /// The Kubernetes CEL libraries (CIDR, IP, quantity) in rules, through kubectl,
-/// with upstream's messages; a rule whose estimated cost is too high is refused.
+/// with upstream's messages; a rule whose estimated cost is too high is refused
+/// with the CRD, and one past the per-rule limit at run time is cancelled.
 #[test]
 fn crd_rules_use_kubernetes_cel_libraries() {
     let s = Server::start();
@@ -270,6 +278,22 @@ fn crd_rules_use_kubernetes_cel_libraries() {
         let err = stderr(&out);
         assert!(err.contains(want), "{name}: {err}");
     }
+
+    // Within the estimate for 1000 items, past the per-rule limit at run time:
+    // cancelled, as upstream cancels it, instead of running 10⁶ iterations.
+    let ports: Vec<String> = (0..1000).map(|i| i.to_string()).collect();
+    let spec = format!(
+        "{{subnet: 10.1.0.0/16, gateway: 10.1.0.1, ports: [{}]}}",
+        ports.join(", ")
+    );
+    let out = s.kubectl_stdin(&["apply", "-f", "-"], &network("many", &spec));
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains(r#"The Network "many" is invalid: spec.ports: Invalid value: "array": 'operation cancelled: actual cost limit exceeded': no further validation rules will be run due to call cost exceeds limit for rule: self.all(x, self.all(y, x == y || x != y))"#),
+        "{err}"
+    );
+
     assert_eq!(
         s.jsonpath(&["get", "networks"], "{.items[*].metadata.name}"),
         "ok"
