@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use apiserver::auth::{Authenticated, Authenticator, UserInfo};
 
-/// An API server on a SQLite store in a temp dir.
+/// An API server on a SQLite store in a temp dir, behind the watch cache as
+/// `k8rs server` composes them.
 pub struct Bench {
     pub state: Arc<apiserver::ApiState>,
     pub router: apiserver::server::Router,
@@ -17,8 +18,12 @@ pub struct Bench {
 impl Bench {
     pub async fn sqlite() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let store =
+        let sqlite =
             Arc::new(store::sqlite::SqliteStore::open(dir.path().join("state.db")).expect("store"));
+        let store = Arc::new(store::cache::WatchCache::new(
+            sqlite,
+            store::cache::CacheConfig::default(),
+        ));
         Self::with_store(store, dir).await
     }
 
@@ -69,15 +74,24 @@ impl Bench {
         }
     }
 
-    /// A client calling the router in-process as `system:admin`.
+    /// A client calling the router in-process as `system:admin`. Each request runs
+    /// in a task of its own, as a real server's connections do: otherwise the server
+    /// side of every request polled by one `buffer_unordered` would share the caller's
+    /// thread and the benchmark would measure one core.
     pub fn client(&self) -> kube::Client {
         let user = UserInfo::new("system:admin", vec!["system:masters".into()]);
-        let svc = tower::ServiceBuilder::new()
-            .map_request(move |mut req: http::Request<kube::client::Body>| {
-                req.extensions_mut().insert(Authenticated(user.clone()));
-                req
-            })
-            .service(self.router.clone());
+        let router = self.router.clone();
+        let svc = tower::service_fn(move |mut req: http::Request<kube::client::Body>| {
+            req.extensions_mut().insert(Authenticated(user.clone()));
+            let served = tokio::spawn(tower::ServiceExt::oneshot(router.clone(), req));
+            async move {
+                match served.await {
+                    Ok(Ok(resp)) => Ok(resp),
+                    Ok(Err(never)) => match never {},
+                    Err(join) => Err(Box::new(join) as tower::BoxError),
+                }
+            }
+        });
         kube::Client::new(svc, "default")
     }
 }
