@@ -17,6 +17,10 @@ use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::json;
 use store::Store;
 
+/// The allocator the `k8rs` binary uses (see its main.rs).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const CONCURRENCY: usize = 50;
 const WATCHERS: usize = 1000;
 

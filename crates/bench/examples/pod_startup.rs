@@ -29,6 +29,10 @@ use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::json;
 use tokio::sync::Notify;
 
+/// The allocator the `k8rs` binary uses (see its main.rs).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const BRIDGE: &str = "k8rs-bps0";
 const NODE: &str = "k8rs-bench-startup";
 /// Raw and k8rs pods are started in this many alternating rounds.

@@ -15,7 +15,7 @@
 //!
 //! Needs root. `cargo run --release -p bench --example proxy_perf [-- SERVICES PACED BURST [SHARDS]]`
 
-use std::alloc::{GlobalAlloc, Layout, System};
+use std::alloc::{GlobalAlloc, Layout};
 use std::collections::HashSet;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::Command;
@@ -33,18 +33,19 @@ use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::watch;
 
 /// Every byte the program holds on the Rust heap, so the proxy's share can be told
-/// apart from the process's (SQLite's own allocations are not counted).
+/// apart from the process's (SQLite's own allocations are not counted). Allocates
+/// from mimalloc, as the `k8rs` binary does.
 struct Counting;
 
 static HEAP: AtomicUsize = AtomicUsize::new(0);
 
-// SAFETY: every call is forwarded unchanged to the system allocator, with the same
+// SAFETY: every call is forwarded unchanged to mimalloc, with the same
 // layout and pointer; the only addition is a counter, which allocates nothing.
 #[allow(unsafe_code)]
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         // SAFETY: the caller's contract for `alloc` is passed on as is.
-        let p = unsafe { System.alloc(layout) };
+        let p = unsafe { mimalloc::MiMalloc.alloc(layout) };
         if !p.is_null() {
             HEAP.fetch_add(layout.size(), Ordering::Relaxed);
         }
@@ -53,7 +54,7 @@ unsafe impl GlobalAlloc for Counting {
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         // SAFETY: as `alloc`.
-        let p = unsafe { System.alloc_zeroed(layout) };
+        let p = unsafe { mimalloc::MiMalloc.alloc_zeroed(layout) };
         if !p.is_null() {
             HEAP.fetch_add(layout.size(), Ordering::Relaxed);
         }
@@ -61,14 +62,14 @@ unsafe impl GlobalAlloc for Counting {
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: `ptr` came from this allocator, that is from `System`, with `layout`.
-        unsafe { System.dealloc(ptr, layout) };
+        // SAFETY: `ptr` came from this allocator, that is from mimalloc, with `layout`.
+        unsafe { mimalloc::MiMalloc.dealloc(ptr, layout) };
         HEAP.fetch_sub(layout.size(), Ordering::Relaxed);
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         // SAFETY: as `dealloc`; `new_size` is the caller's, valid for `layout.align()`.
-        let p = unsafe { System.realloc(ptr, layout, new_size) };
+        let p = unsafe { mimalloc::MiMalloc.realloc(ptr, layout, new_size) };
         if !p.is_null() {
             HEAP.fetch_add(new_size, Ordering::Relaxed);
             HEAP.fetch_sub(layout.size(), Ordering::Relaxed);

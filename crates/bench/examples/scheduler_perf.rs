@@ -14,6 +14,10 @@ use kube::api::PostParams;
 use kube::runtime::{WatchStreamExt, watcher};
 use serde_json::json;
 
+/// The allocator the `k8rs` binary uses (see its main.rs).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn node(i: usize) -> Node {
     serde_json::from_value(json!({
         "metadata": {"name": format!("node-{i}"), "labels": {"kubernetes.io/hostname": format!("node-{i}")}},

@@ -17,6 +17,10 @@ use store::etcd::{EtcdConfig, EtcdStore};
 use store::sqlite::SqliteStore;
 use store::{ListOptions, Store};
 
+/// The allocator the `k8rs` binary uses (see its main.rs).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const WATCHERS: usize = 1000;
 const WATCH_EVENTS: usize = 200;
 

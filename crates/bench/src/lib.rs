@@ -7,10 +7,6 @@ use std::time::Duration;
 
 use apiserver::auth::{Authenticated, Authenticator, UserInfo};
 
-/// The benchmarks run on the allocator the `k8rs` binary uses (see its main.rs).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// An API server on a SQLite store in a temp dir, behind the watch cache as
 /// `k8rs server` composes them.
 pub struct Bench {
