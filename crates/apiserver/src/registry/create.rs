@@ -130,7 +130,7 @@ impl Registry {
     }
 
     /// Upstream's NamespaceLifecycle admission: no new objects in a namespace that does
-    /// not exist or is being deleted.
+    /// not exist or is being deleted. Open namespaces are answered from memory.
     pub(crate) async fn check_namespace_open(
         &self,
         info: &ResourceInfo,
@@ -140,6 +140,12 @@ impl Registry {
         let Some(namespaces) = self.resources.get("", "v1", "namespaces") else {
             return Ok(());
         };
+        if self
+            .namespaces
+            .is_open(&self.store, &namespaces.list_prefix(None), ns)
+        {
+            return Ok(());
+        }
         let kv = self
             .store
             .get(&namespaces.key(None, ns))

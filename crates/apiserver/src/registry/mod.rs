@@ -7,6 +7,7 @@ mod create;
 mod delete;
 mod get;
 mod list;
+mod namespaces;
 mod resources;
 mod shared;
 mod update;
@@ -88,6 +89,8 @@ pub struct Registry {
     pub services: Option<Arc<ServiceAllocator>>,
     /// Objects of recent changes, decoded once for all watchers.
     decoded: Arc<shared::Decoded>,
+    /// Which namespaces are open, for creates.
+    namespaces: Arc<namespaces::NamespaceCache>,
 }
 
 impl Registry {
@@ -98,6 +101,7 @@ impl Registry {
             admission,
             services: None,
             decoded: Arc::default(),
+            namespaces: Arc::default(),
         }
     }
 
