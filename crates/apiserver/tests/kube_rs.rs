@@ -88,3 +88,53 @@ async fn typed_crud_paging_and_watch() {
     // The server owns a runtime, which may only be dropped outside async code.
     tokio::task::spawn_blocking(move || drop(s)).await.unwrap();
 }
+
+/// Upstream's NamespaceLifecycle: creates in a missing namespace are NotFound, in a
+/// terminating one Forbidden; a namespace created a moment ago takes objects at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn creates_respect_namespace_lifecycle() {
+    use k8s_openapi::api::core::v1::Namespace;
+    let s = tokio::task::spawn_blocking(TestServer::start)
+        .await
+        .unwrap();
+    let client = s.client();
+    let missing: Api<ConfigMap> = Api::namespaced(client.clone(), "missing");
+    let err = missing
+        .create(&PostParams::default(), &cm("a"))
+        .await
+        .expect_err("no namespace");
+    assert!(
+        matches!(&err, kube::Error::Api(e) if e.code == 404 && e.message == "namespaces \"missing\" not found"),
+        "{err:?}"
+    );
+
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    for round in 0..20 {
+        let name = format!("fresh-{round}");
+        let ns = serde_json::from_value(serde_json::json!({"metadata": {"name": name}})).unwrap();
+        namespaces
+            .create(&PostParams::default(), &ns)
+            .await
+            .unwrap();
+        let api: Api<ConfigMap> = Api::namespaced(client.clone(), &name);
+        api.create(&PostParams::default(), &cm("a")).await.unwrap();
+    }
+
+    // No namespace controller runs here, so the deleted namespace stays Terminating
+    // (its `kubernetes` finalizer is never removed).
+    namespaces
+        .delete("fresh-0", &DeleteParams::default())
+        .await
+        .unwrap();
+    let api: Api<ConfigMap> = Api::namespaced(client, "fresh-0");
+    let err = api
+        .create(&PostParams::default(), &cm("b"))
+        .await
+        .expect_err("terminating");
+    assert!(
+        matches!(&err, kube::Error::Api(e) if e.code == 403
+            && e.message.contains("unable to create new content in namespace fresh-0 because it is being terminated")),
+        "{err:?}"
+    );
+    tokio::task::spawn_blocking(move || drop(s)).await.unwrap();
+}
