@@ -3,7 +3,8 @@
 //! writes/s at 1 and 64 concurrent writers, reads/s, a list of 10,000 keys at the
 //! latest revision, and watch fan-out latency to 1,000 watchers.
 //!
-//! `cargo run --release -p bench --example store_perf [-- KEYS]`
+//! `cargo run --release -p bench --example store_perf [-- KEYS [BACKEND,...]]`, the
+//! backends among `sqlite`, `etcd`, `sqlite+cache`, `etcd+cache` (default: all four).
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -23,6 +24,9 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const WATCHERS: usize = 1000;
 const WATCH_EVENTS: usize = 200;
+/// The paced watch run's interval between writes: about etcd's single-writer commit
+/// time here, so the backends are compared at one event rate too.
+const PACE: Duration = Duration::from_millis(1);
 
 fn value() -> Bytes {
     // About the size of a small ConfigMap in JSON.
@@ -79,62 +83,78 @@ async fn list(s: &Arc<dyn Store>, prefix: &str) -> (Duration, usize) {
     (times[2], n)
 }
 
-/// p50/p99 from a write's acknowledgement to its delivery, over all watchers.
-async fn fan_out(s: &Arc<dyn Store>, prefix: &str) -> (Duration, Duration) {
+/// Watch delivery to [`WATCHERS`] watchers of [`WATCH_EVENTS`] writes issued one after
+/// another: as fast as the store acknowledges them, or one per `pace` at most.
+struct FanOut {
+    /// p50/p99 from the start of a write to a watcher holding its event, over all
+    /// watchers: what a client that writes and one that watches see together.
+    from_write: (Duration, Duration),
+    /// p50/p99 from the write's acknowledgement to a watcher holding its event (zero when
+    /// the event arrived first).
+    from_ack: (Duration, Duration),
+    /// p50/p99 from the start of a write to its acknowledgement.
+    commit: (Duration, Duration),
+}
+
+/// Each watcher stamps an event the moment it receives it and the figures are worked
+/// out afterwards, so timing adds no work (and no wake-ups) to the delivery itself.
+async fn fan_out(s: &Arc<dyn Store>, prefix: &str, pace: Option<Duration>) -> FanOut {
     let mut streams = vec![];
     for _ in 0..WATCHERS {
         streams.push(s.watch(prefix, 0).await.expect("watch"));
     }
-    let acked = Arc::new(slots::Times::new(WATCH_EVENTS));
     let mut tasks = vec![];
     for mut w in streams {
-        let acked = acked.clone();
         tasks.push(tokio::spawn(async move {
-            let mut lat = Vec::with_capacity(WATCH_EVENTS);
-            for i in 0..WATCH_EVENTS {
-                w.next().await.expect("event").expect("event ok");
-                let sent = acked.wait(i).await;
-                lat.push(sent.elapsed());
+            let mut got = Vec::with_capacity(WATCH_EVENTS);
+            for _ in 0..WATCH_EVENTS {
+                let ev = w.next().await.expect("event").expect("event ok");
+                got.push((Instant::now(), ev.revision()));
             }
-            lat
+            got
         }));
     }
+    let mut writes = Vec::with_capacity(WATCH_EVENTS);
+    let mut ticks = pace.map(tokio::time::interval);
     for i in 0..WATCH_EVENTS {
-        let before = Instant::now();
-        s.create(&format!("{prefix}{i:06}"), value())
+        if let Some(t) = ticks.as_mut() {
+            t.tick().await;
+        }
+        let issued = Instant::now();
+        let kv = s
+            .create(&format!("{prefix}{i:06}"), value())
             .await
             .expect("create");
-        acked.set(i, before);
+        writes.push((issued, Instant::now(), kv.mod_revision));
     }
-    let mut all = vec![];
+    let (mut from_write, mut from_ack) = (vec![], vec![]);
     for t in tasks {
-        all.extend(t.await.expect("watcher"));
+        for ((at, revision), (issued, acked, written)) in
+            t.await.expect("watcher").into_iter().zip(&writes)
+        {
+            assert_eq!(revision, *written, "events in write order");
+            from_write.push(at - *issued);
+            from_ack.push(at.saturating_duration_since(*acked));
+        }
     }
-    all.sort();
-    (bench::percentile(&all, 50.0), bench::percentile(&all, 99.0))
+    let mut commit: Vec<Duration> = writes.iter().map(|(i, a, _)| *a - *i).collect();
+    FanOut {
+        from_write: p50_p99(&mut from_write),
+        from_ack: p50_p99(&mut from_ack),
+        commit: p50_p99(&mut commit),
+    }
 }
 
-/// Send-time slots the writer fills and watchers read (a write's start time, so the
-/// latency includes the commit, as a client sees it).
-mod slots {
-    use std::time::Instant;
-    use tokio::sync::watch;
+fn p50_p99(samples: &mut [Duration]) -> (Duration, Duration) {
+    samples.sort();
+    (
+        bench::percentile(samples, 50.0),
+        bench::percentile(samples, 99.0),
+    )
+}
 
-    pub struct Times(Vec<watch::Sender<Option<Instant>>>);
-
-    impl Times {
-        pub fn new(n: usize) -> Self {
-            Self((0..n).map(|_| watch::channel(None).0).collect())
-        }
-        pub fn set(&self, i: usize, t: Instant) {
-            self.0[i].send_replace(Some(t));
-        }
-        pub async fn wait(&self, i: usize) -> Instant {
-            let mut rx = self.0[i].subscribe();
-            let t = rx.wait_for(Option::is_some).await.expect("sender kept");
-            t.expect("set")
-        }
-    }
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
 }
 
 async fn run(name: &str, s: Arc<dyn Store>, keys: usize) {
@@ -142,13 +162,23 @@ async fn run(name: &str, s: Arc<dyn Store>, keys: usize) {
     let many = writes(&s, "/registry/b64/", 64, keys).await;
     let r = reads(&s, "/registry/b64/", keys).await;
     let (l, n) = list(&s, "/registry/b64/").await;
-    let (p50, p99) = fan_out(&s, "/registry/bw/").await;
+    let burst = fan_out(&s, "/registry/bw/", None).await;
+    let paced = fan_out(&s, "/registry/bp/", Some(PACE)).await;
     println!(
-        "{name:<16} write×1 {one:>8.0}/s  write×64 {many:>8.0}/s  read {r:>8.0}/s  list {n} {:>7.1}ms  watch×{WATCHERS} p50 {:>6.2}ms p99 {:>6.2}ms",
-        l.as_secs_f64() * 1e3,
-        p50.as_secs_f64() * 1e3,
-        p99.as_secs_f64() * 1e3
+        "{name:<16} write×1 {one:>8.0}/s  write×64 {many:>8.0}/s  read {r:>8.0}/s  list {n} {:>7.1}ms",
+        ms(l)
     );
+    for (how, w) in [("back to back", burst), ("1 write/ms", paced)] {
+        println!(
+            "  watch×{WATCHERS} {how:<12} from write p50 {:>6.2}ms p99 {:>6.2}ms | from ack p50 {:>6.2}ms p99 {:>6.2}ms | commit p50 {:>6.2}ms p99 {:>6.2}ms",
+            ms(w.from_write.0),
+            ms(w.from_write.1),
+            ms(w.from_ack.0),
+            ms(w.from_ack.1),
+            ms(w.commit.0),
+            ms(w.commit.1),
+        );
+    }
 }
 
 fn free_port() -> u16 {
@@ -189,28 +219,34 @@ fn start_etcd(dir: &std::path::Path) -> (Etcd, String) {
 
 #[tokio::main]
 async fn main() {
-    let keys: usize = std::env::args()
-        .nth(1)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(10_000);
+    let args: Vec<String> = std::env::args().collect();
+    let keys: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(10_000);
+    // An optional comma-separated subset of the backends, for quicker comparisons.
+    let only: Option<Vec<&str>> = args.get(2).map(|a| a.split(',').collect());
+    let wanted = |name: &str| only.as_ref().is_none_or(|o| o.contains(&name));
     let dir = tempfile::tempdir().expect("temp dir");
     println!("{keys} keys, {WATCHERS} watchers × {WATCH_EVENTS} events");
 
-    let sqlite: Arc<dyn Store> =
-        Arc::new(SqliteStore::open(dir.path().join("a.db")).expect("sqlite"));
-    run("sqlite", sqlite, keys).await;
-
-    let (_etcd, url) = start_etcd(&dir.path().join("etcd"));
-    run("etcd", Arc::new(connect_etcd(&url).await), keys).await;
-
-    let backend = Arc::new(SqliteStore::open(dir.path().join("b.db")).expect("sqlite"));
-    let cached: Arc<dyn Store> = Arc::new(WatchCache::new(backend, CacheConfig::default()));
-    run("sqlite+cache", cached, keys).await;
-
-    let (_etcd2, url) = start_etcd(&dir.path().join("etcd2"));
-    let backend = Arc::new(connect_etcd(&url).await);
-    let cached: Arc<dyn Store> = Arc::new(WatchCache::new(backend, CacheConfig::default()));
-    run("etcd+cache", cached, keys).await;
+    if wanted("sqlite") {
+        let sqlite: Arc<dyn Store> =
+            Arc::new(SqliteStore::open(dir.path().join("a.db")).expect("sqlite"));
+        run("sqlite", sqlite, keys).await;
+    }
+    if wanted("etcd") {
+        let (_etcd, url) = start_etcd(&dir.path().join("etcd"));
+        run("etcd", Arc::new(connect_etcd(&url).await), keys).await;
+    }
+    if wanted("sqlite+cache") {
+        let backend = Arc::new(SqliteStore::open(dir.path().join("b.db")).expect("sqlite"));
+        let cached: Arc<dyn Store> = Arc::new(WatchCache::new(backend, CacheConfig::default()));
+        run("sqlite+cache", cached, keys).await;
+    }
+    if wanted("etcd+cache") {
+        let (_etcd, url) = start_etcd(&dir.path().join("etcd2"));
+        let backend = Arc::new(connect_etcd(&url).await);
+        let cached: Arc<dyn Store> = Arc::new(WatchCache::new(backend, CacheConfig::default()));
+        run("etcd+cache", cached, keys).await;
+    }
 }
 
 async fn connect_etcd(url: &str) -> EtcdStore {
