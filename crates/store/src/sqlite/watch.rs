@@ -2,22 +2,20 @@
 //! and no duplicate between the two. A watcher that falls too far behind the live
 //! stream is ended with a clear reason instead of holding memory or the writer back.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use bytes::Bytes;
 use futures::StreamExt;
 use rusqlite::{Connection, params};
-use tokio::sync::{broadcast, mpsc};
-use tokio_stream::wrappers::ReceiverStream;
+use tokio::sync::broadcast;
 
 use super::read::ReadPool;
 use crate::{Error, Event, EventKind, KeyValue, ProgressStream, Result, Revision, WatchItem};
 
 /// History rows read per page while replaying.
 const PAGE: i64 = 1000;
-/// Events buffered for one watcher before the replay task waits on it.
-const BUFFER: usize = 1024;
 
 fn internal(e: rusqlite::Error) -> Error {
     Error::Internal(format!("sqlite: {e}"))
@@ -87,6 +85,10 @@ fn history(
 
 /// The watch of `prefix` after `after`; with `progress`, it also reports the revision
 /// of the last write it has seen whenever it has caught up with the writer.
+///
+/// The stream reads the writer's broadcast itself rather than through a forwarding
+/// task and channel: with a thousand watchers that hop doubled the task wake-ups per
+/// event, and the fan-out, not the commit, is what delays delivery.
 pub async fn watch(
     reads: Arc<ReadPool>,
     live: &broadcast::Sender<Arc<Event>>,
@@ -104,69 +106,97 @@ pub async fn watch(
     }
     // Subscribe before reading the revision: every event after it then arrives live,
     // everything up to it is in the log.
-    let mut rx = live.subscribe();
+    let rx = live.subscribe();
     let current = revision.load(Ordering::SeqCst);
     let start = if after == 0 { current } else { after };
-    let prefix = prefix.to_string();
-    let (tx, out) = mpsc::channel::<Result<WatchItem>>(BUFFER);
-    tokio::spawn(async move {
-        let mut last = start;
+    let state = Watch {
+        reads,
+        rx,
+        prefix: prefix.to_string(),
+        progress,
         // Replay history up to what the writer had committed when we subscribed.
-        let upto = current.max(start);
-        while last < upto {
-            let p = prefix.clone();
-            let from = last;
-            let page = reads.with(move |c| history(c, &p, from, upto)).await;
-            match page {
-                Ok(events) if events.is_empty() => break,
-                Ok(events) => {
-                    for ev in events {
-                        last = ev.revision();
-                        if tx.send(Ok(WatchItem::Event(ev))).await.is_err() {
-                            return;
-                        }
+        upto: current.max(start),
+        replay: VecDeque::new(),
+        replaying: true,
+        last: start,
+        seen: start,
+        reported: start,
+        ended: false,
+    };
+    Ok(futures::stream::unfold(state, |mut w| async move {
+        let item = w.next().await?;
+        Some((item, w))
+    })
+    .boxed())
+}
+
+/// The state of one watch: replaying the log, then following the writer.
+struct Watch {
+    reads: Arc<ReadPool>,
+    rx: broadcast::Receiver<Arc<Event>>,
+    prefix: String,
+    progress: bool,
+    /// The last revision the replay covers.
+    upto: Revision,
+    /// The current page of history.
+    replay: VecDeque<Event>,
+    replaying: bool,
+    /// The revision of the last event delivered.
+    last: Revision,
+    /// The last write seen (under any prefix) and the last one reported as progress.
+    seen: Revision,
+    reported: Revision,
+    ended: bool,
+}
+
+impl Watch {
+    async fn next(&mut self) -> Option<Result<WatchItem>> {
+        while !self.ended {
+            if let Some(ev) = self.replay.pop_front() {
+                self.last = ev.revision();
+                return Some(Ok(WatchItem::Event(ev)));
+            }
+            if self.replaying {
+                if self.last >= self.upto {
+                    self.replaying = false;
+                    self.last = self.last.max(self.upto);
+                    self.seen = self.last;
+                    continue;
+                }
+                let (p, from, upto) = (self.prefix.clone(), self.last, self.upto);
+                match self.reads.with(move |c| history(c, &p, from, upto)).await {
+                    Ok(events) if events.is_empty() => self.last = self.upto,
+                    Ok(events) => self.replay = events.into(),
+                    Err(e) => {
+                        self.ended = true;
+                        return Some(Err(e));
                     }
                 }
-                Err(e) => {
-                    let _ = tx.send(Err(e)).await;
-                    return;
-                }
+                continue;
             }
-            if last < upto && last == from {
-                break;
+            if self.progress && self.seen > self.reported && self.rx.is_empty() {
+                self.reported = self.seen;
+                return Some(Ok(WatchItem::Progress(self.seen)));
             }
-        }
-        last = last.max(upto);
-        // The last write seen (under any prefix) and the last one reported as progress.
-        let (mut seen, mut reported) = (last, start);
-        loop {
-            if progress && seen > reported && rx.is_empty() {
-                reported = seen;
-                if tx.send(Ok(WatchItem::Progress(seen))).await.is_err() {
-                    return;
-                }
-            }
-            match rx.recv().await {
+            match self.rx.recv().await {
                 Ok(ev) => {
-                    seen = seen.max(ev.revision());
-                    if ev.revision() <= last || !ev.kv.key.starts_with(&prefix) {
+                    self.seen = self.seen.max(ev.revision());
+                    if ev.revision() <= self.last || !ev.kv.key.starts_with(&self.prefix) {
                         continue;
                     }
-                    last = ev.revision();
-                    if tx.send(Ok(WatchItem::Event((*ev).clone()))).await.is_err() {
-                        return;
-                    }
+                    self.last = ev.revision();
+                    return Some(Ok(WatchItem::Event((*ev).clone())));
                 }
                 Err(broadcast::error::RecvError::Lagged(n)) => {
+                    self.ended = true;
                     let reason = format!(
                         "the watcher fell {n} events behind and was closed; restart the watch from its last revision"
                     );
-                    let _ = tx.send(Err(Error::WatchClosed { reason })).await;
-                    return;
+                    return Some(Err(Error::WatchClosed { reason }));
                 }
-                Err(broadcast::error::RecvError::Closed) => return,
+                Err(broadcast::error::RecvError::Closed) => self.ended = true,
             }
         }
-    });
-    Ok(ReceiverStream::new(out).boxed())
+        None
+    }
 }
