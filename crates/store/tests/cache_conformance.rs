@@ -52,7 +52,8 @@ async fn a_slow_watcher_is_closed_and_the_others_go_on() {
             .expect("the fast watcher is not held back")
             .unwrap();
     }
-    // The slow one gets what was buffered, then the reason it was closed.
+    // The slow one gets at most what the ring still held when it read, then the
+    // reason it was closed (never a gap: the ring had moved past its next event).
     let mut delivered = 0;
     let end = loop {
         match tokio::time::timeout(Duration::from_secs(5), slow.next())
@@ -64,7 +65,10 @@ async fn a_slow_watcher_is_closed_and_the_others_go_on() {
             None => panic!("closed without a reason"),
         }
     };
-    assert_eq!(delivered, 5);
+    assert!(
+        delivered < 20,
+        "the slow watcher got all {delivered} events"
+    );
     assert!(
         matches!(&end, Error::WatchClosed { reason } if reason.contains("too slow")),
         "{end}"

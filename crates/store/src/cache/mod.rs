@@ -29,7 +29,9 @@ use resource::ResourceCache;
 pub struct CacheConfig {
     /// Recent events kept per resource type for watchers resuming from the past.
     pub history: usize,
-    /// Events buffered per watcher before it counts as too slow and is closed.
+    /// How far (in events of its resource type) a watcher may fall behind the newest
+    /// before it counts as too slow and is closed; the watchers of a type share one
+    /// ring of this size (rounded up to a power of two).
     pub watcher_buffer: usize,
     /// How long a list at the latest revision waits for the cache to catch up before
     /// the backend serves it.

@@ -7,8 +7,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use parking_lot::Mutex;
-use tokio::sync::mpsc::{self, error::TrySendError};
-use tokio_stream::wrappers::ReceiverStream;
+use tokio::sync::broadcast;
 
 use super::CacheConfig;
 use crate::{
@@ -25,6 +24,8 @@ pub(super) struct ResourceCache {
     state: Mutex<State>,
     /// The revision `state.objects` reflects, for lists waiting to be served.
     fresh: tokio::sync::watch::Sender<Revision>,
+    /// Why the upstream watch ended, for the watchers' streams to end with.
+    failure: Arc<Mutex<Option<Error>>>,
 }
 
 struct State {
@@ -33,19 +34,14 @@ struct State {
     /// The revision `objects` is the state at.
     revision: Revision,
     /// Every event under the root after `window_start`, in revision order.
-    history: VecDeque<Event>,
+    history: VecDeque<Arc<Event>>,
     window_start: Revision,
-    watchers: Vec<Watcher>,
+    /// Live events for the watchers, which read this one ring themselves rather than
+    /// being sent a copy each: with a thousand watchers, per-watcher sends were the
+    /// cost of delivery. Dropped when the upstream watch ends, which ends them.
+    live: Option<broadcast::Sender<Arc<Event>>>,
     /// Why the upstream watch ended; the cache is then replaced on next use.
     failed: Option<Error>,
-}
-
-struct Watcher {
-    prefix: String,
-    after: Revision,
-    tx: mpsc::Sender<Event>,
-    /// The error the watcher's stream ends with once its channel drains.
-    ending: Arc<Mutex<Option<Error>>>,
 }
 
 impl ResourceCache {
@@ -64,16 +60,18 @@ impl ResourceCache {
             .into_iter()
             .map(|kv| (kv.key.clone(), kv))
             .collect();
+        let (live, _) = broadcast::channel(config.watcher_buffer.max(1));
         let cache = Arc::new(Self {
             inner,
             config,
             progress,
+            failure: Arc::new(Mutex::new(None)),
             state: Mutex::new(State {
                 objects,
                 revision: start,
                 history: VecDeque::new(),
                 window_start: start,
-                watchers: Vec::new(),
+                live: Some(live),
                 failed: None,
             }),
             fresh: tokio::sync::watch::Sender::new(start),
@@ -115,10 +113,10 @@ impl ResourceCache {
             }
         };
         tracing::debug!(error = %ended, "watch cache restarts on next use");
+        *self.failure.lock() = Some(ended.clone());
         let mut st = self.state.lock();
-        for w in st.watchers.drain(..) {
-            *w.ending.lock() = Some(ended.clone());
-        }
+        // Watchers get what was sent, then the end of the ring.
+        st.live = None;
         st.failed = Some(ended);
         drop(st);
         // Waiting lists wake up and go to the backend.
@@ -127,24 +125,6 @@ impl ResourceCache {
 
     fn deliver(&self, event: Event) {
         let mut st = self.state.lock();
-        let capacity = self.config.watcher_buffer;
-        st.watchers.retain(|w| {
-            if event.revision() <= w.after || !event.kv.key.starts_with(&w.prefix) {
-                return !w.tx.is_closed();
-            }
-            match w.tx.try_send(event.clone()) {
-                Ok(()) => true,
-                Err(TrySendError::Full(_)) => {
-                    *w.ending.lock() = Some(Error::WatchClosed {
-                        reason: format!(
-                            "watcher too slow: more than {capacity} events behind; watch again"
-                        ),
-                    });
-                    false
-                }
-                Err(TrySendError::Closed(_)) => false,
-            }
-        });
         match event.kind {
             EventKind::Create | EventKind::Update => {
                 st.objects.insert(event.kv.key.clone(), event.kv.clone());
@@ -155,13 +135,21 @@ impl ResourceCache {
         }
         st.revision = st.revision.max(event.revision());
         let now = st.revision;
-        st.history.push_back(event);
+        let event = Arc::new(event);
+        st.history.push_back(event.clone());
         if st.history.len() > self.config.history
             && let Some(old) = st.history.pop_front()
         {
             st.window_start = old.revision();
         }
+        let sender = st.live.clone();
         drop(st);
+        // Sent outside the lock, as waking the watchers takes a while. A watcher that
+        // subscribes in between finds this event in the history too, and skips the
+        // live copy by its revision; only this task sends, so the order holds.
+        if let Some(sender) = sender {
+            let _ = sender.send(event);
+        }
         self.fresh.send_replace(now);
     }
 
@@ -216,37 +204,86 @@ impl ResourceCache {
                 current,
             });
         }
-        let mut st = self.state.lock();
+        let st = self.state.lock();
         if let Some(e) = &st.failed {
             return Err(e.clone());
         }
         if after < st.window_start {
             return Ok(None);
         }
-        let replay: Vec<Result<Event>> = st
+        let replay: VecDeque<Event> = st
             .history
             .iter()
             .filter(|e| e.revision() > after && e.kv.key.starts_with(prefix))
-            .cloned()
-            .map(Ok)
+            .map(|e| (**e).clone())
             .collect();
-        let (tx, rx) = mpsc::channel(self.config.watcher_buffer.max(1));
-        let ending = Arc::new(Mutex::new(None));
-        st.watchers.push(Watcher {
+        let Some(live) = st.live.as_ref().map(|l| l.subscribe()) else {
+            return Err(Error::Internal("the watch cache has no live events".into()));
+        };
+        // Live events up to the last one in the history are in the replay already.
+        let last = st.history.back().map_or(after, |e| e.revision()).max(after);
+        drop(st);
+        let watch = CacheWatch {
+            replay,
+            live,
             prefix: prefix.to_string(),
-            after,
-            tx,
-            ending: ending.clone(),
-        });
-        let live = ReceiverStream::new(rx).map(Ok);
-        let tail = futures::stream::once(async move { ending.lock().take() })
-            .filter_map(|e| async move { e.map(Err) });
+            last,
+            capacity: self.config.watcher_buffer,
+            failure: self.failure.clone(),
+            ended: false,
+        };
         Ok(Some(
-            futures::stream::iter(replay)
-                .chain(live)
-                .chain(tail)
-                .boxed(),
+            futures::stream::unfold(watch, |mut w| async move {
+                let item = w.next().await?;
+                Some((item, w))
+            })
+            .boxed(),
         ))
+    }
+}
+
+/// One watcher of the cache: the history it asked for, then the live ring.
+struct CacheWatch {
+    replay: VecDeque<Event>,
+    live: broadcast::Receiver<Arc<Event>>,
+    prefix: String,
+    /// The revision after which live events are new to this watcher.
+    last: Revision,
+    capacity: usize,
+    failure: Arc<Mutex<Option<Error>>>,
+    ended: bool,
+}
+
+impl CacheWatch {
+    async fn next(&mut self) -> Option<Result<Event>> {
+        if let Some(ev) = self.replay.pop_front() {
+            return Some(Ok(ev));
+        }
+        while !self.ended {
+            match self.live.recv().await {
+                Ok(ev) => {
+                    if ev.revision() <= self.last || !ev.kv.key.starts_with(&self.prefix) {
+                        continue;
+                    }
+                    self.last = ev.revision();
+                    return Some(Ok((*ev).clone()));
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => {
+                    self.ended = true;
+                    let capacity = self.capacity;
+                    return Some(Err(Error::WatchClosed {
+                        reason: format!(
+                            "watcher too slow: more than {capacity} events behind; watch again"
+                        ),
+                    }));
+                }
+                Err(broadcast::error::RecvError::Closed) => {
+                    self.ended = true;
+                    return self.failure.lock().clone().map(Err);
+                }
+            }
+        }
+        None
     }
 }
 
