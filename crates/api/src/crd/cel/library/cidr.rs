@@ -178,12 +178,7 @@ fn masked<'b, 'v>(args: Args<'b, 'v>) -> Ret<'b, 'v> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{eval, eval_err};
-    use cel::Value;
-
-    fn yes(src: &str) {
-        assert_eq!(eval(src), Ok(Value::Bool(true)), "{src}");
-    }
+    use super::super::{eval_err, yes};
 
     #[test]
     fn cidrs() {

@@ -167,6 +167,12 @@ pub(super) fn eval(src: &str) -> Result<Value, ExecutionError> {
     program.execute(&cel::Context::with_env(super::functions::ENV.clone()))
 }
 
+/// Asserts that `src` evaluates to true, for unit tests.
+#[cfg(test)]
+pub(super) fn yes(src: &str) {
+    assert_eq!(eval(src), Ok(Value::Bool(true)), "{src}");
+}
+
 /// The verbatim message of a library error, for unit tests.
 #[cfg(test)]
 pub(super) fn eval_err(src: &str) -> String {

@@ -246,12 +246,7 @@ fn compare_to<'b, 'v>(args: Args<'b, 'v>) -> Ret<'b, 'v> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{eval, eval_err};
-    use cel::Value;
-
-    fn yes(src: &str) {
-        assert_eq!(eval(src), Ok(Value::Bool(true)), "{src}");
-    }
+    use super::super::{eval_err, yes};
 
     #[test]
     fn parses_as_blang_semver_does() {

@@ -277,12 +277,7 @@ fn get_query<'b, 'v>(args: Args<'b, 'v>) -> Ret<'b, 'v> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{eval, eval_err};
-    use cel::Value;
-
-    fn yes(src: &str) {
-        assert_eq!(eval(src), Ok(Value::Bool(true)), "{src}");
-    }
+    use super::super::{eval_err, yes};
 
     #[test]
     fn accepts_absolute_uris_and_paths_only() {
