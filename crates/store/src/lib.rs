@@ -156,6 +156,14 @@ pub trait Store: Send + Sync + 'static {
     /// The latest value of `key`, if present.
     async fn get(&self, key: &str) -> Result<Option<KeyValue>>;
 
+    /// The value of `key` as a cache in front of the store last saw it, which may be
+    /// behind the store: a first guess for compare-and-swap updates (which fail on a
+    /// stale guess and then read [`Store::get`]), as upstream's GuaranteedUpdate starts
+    /// from the watch cache's object. Backends without a cache read the latest.
+    async fn get_cached(&self, key: &str) -> Result<Option<KeyValue>> {
+        self.get(key).await
+    }
+
     /// Keys starting with `prefix`, in key order, consistent at one revision.
     async fn list(&self, prefix: &str, opts: ListOptions) -> Result<ListResult>;
 

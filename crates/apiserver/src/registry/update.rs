@@ -80,7 +80,10 @@ impl Registry {
     }
 
     /// Read-modify-write with retries. `mutate` gets the current object and returns the
-    /// desired one; a resourceVersion in its result acts as a precondition.
+    /// desired one; a resourceVersion in its result acts as a precondition. The first
+    /// attempt starts from the watch cache's copy, as upstream's GuaranteedUpdate does;
+    /// whatever that attempt concludes short of a successful compare-and-swap (an
+    /// error, a no-op, a dry run) is concluded again from the store's latest.
     pub async fn guaranteed_update(
         &self,
         info: &ResourceInfo,
@@ -91,89 +94,118 @@ impl Registry {
         mut mutate: impl FnMut(&Value) -> Result<Value>,
     ) -> Result<Value> {
         let key = info.key(ns, name);
+        let mut latest = false;
         loop {
-            let kv = self
-                .store
-                .get(&key)
-                .await
-                .map_err(|e| ApiError::from_store(e, info, name))?;
-            let Some(kv) = kv else {
-                return Err(ApiError::not_found(info, name));
+            let read = if latest {
+                self.store.get(&key).await
+            } else {
+                self.store.get_cached(&key).await
             };
-            let old = codec::decode(&kv)?;
-            let mut new = mutate(&old)?;
-            set_type_meta(info, &mut new);
-            let pinned = meta::resource_version(&new).map(str::to_string);
-            if let Some(rv) = &pinned
-                && codec::parse_resource_version(rv)? != kv.mod_revision
-            {
-                return Err(ApiError::modified(info, name));
-            }
-            let applied_fields = ctx
-                .applying
-                .then(|| new.pointer("/metadata/managedFields").cloned());
-            self.prepare_update(info, ns, &old, &mut new, mode, ctx)
-                .await?;
-            match (ctx.update_manager(), applied_fields) {
-                (_, _) if mode == UpdateMode::Unchecked => {}
-                (Some(manager), _) => crate::managedfields::record_update(
-                    info,
-                    Some(&old),
-                    &mut new,
-                    manager,
-                    ctx.subresource(),
-                ),
-                (None, Some(fields)) => {
-                    let m = meta::metadata_mut(&mut new);
-                    match fields {
-                        Some(f) => m.insert("managedFields".into(), f),
-                        None => m.shift_remove("managedFields"),
-                    };
-                }
-                (None, None) => {}
-            }
-            if same_object(&old, &new) {
-                return Ok(old);
-            }
-            if ctx.dry_run {
-                return Ok(new);
-            }
-            if should_delete_after_update(info, &new) {
-                return self
-                    .delete_now(info, ns, name, kv.mod_revision)
-                    .await
-                    .map(|d| d.obj);
-            }
-            let (allocation, released) = match self.allocator_for(info) {
-                Some(a) if mode == UpdateMode::Main => {
-                    let (alloc, release) = a
-                        .reallocate(&old, &mut new, false)
+            let kv = read.map_err(|e| ApiError::from_store(e, info, name))?;
+            let outcome = match kv {
+                Some(kv) => {
+                    self.try_update(info, ns, name, mode, ctx, &mut mutate, kv)
                         .await
-                        .map_err(|e| super::alloc_error(info, name, e))?;
-                    (Some(alloc), release)
                 }
-                _ => (None, Vec::new()),
+                None => Err(ApiError::not_found(info, name)),
             };
-            let written = self
-                .store
-                .update(&key, codec::encode(&new), kv.mod_revision)
-                .await;
-            if let Some(a) = self.allocator_for(info) {
-                match (&written, allocation) {
-                    (Ok(_), _) => a.release_keys(&released).await,
-                    (Err(_), Some(alloc)) => a.release(alloc).await,
-                    _ => {}
-                }
+            match outcome {
+                Ok(Outcome::Written(object)) => return Ok(object),
+                Ok(Outcome::Conflict) => latest = true,
+                Ok(Outcome::Unwritten(_)) | Err(_) if !latest => latest = true,
+                Ok(Outcome::Unwritten(object)) => return Ok(object),
+                Err(e) => return Err(e),
             }
-            match written {
-                Ok(stored) => {
-                    codec::set_resource_version(&mut new, stored.mod_revision);
-                    return Ok(new);
-                }
-                Err(store::Error::Conflict { .. }) if pinned.is_none() => continue,
-                Err(store::Error::NotFound { .. }) => return Err(ApiError::not_found(info, name)),
-                Err(e) => return Err(ApiError::from_store(e, info, name)),
+        }
+    }
+
+    /// One attempt of [`Registry::guaranteed_update`] from the state `kv`.
+    #[allow(clippy::too_many_arguments)]
+    async fn try_update(
+        &self,
+        info: &ResourceInfo,
+        ns: Option<&str>,
+        name: &str,
+        mode: UpdateMode,
+        ctx: &Context,
+        mutate: &mut impl FnMut(&Value) -> Result<Value>,
+        kv: store::KeyValue,
+    ) -> Result<Outcome> {
+        let key = &kv.key;
+        let old = codec::decode(&kv)?;
+        let mut new = mutate(&old)?;
+        set_type_meta(info, &mut new);
+        let pinned = meta::resource_version(&new).map(str::to_string);
+        if let Some(rv) = &pinned
+            && codec::parse_resource_version(rv)? != kv.mod_revision
+        {
+            return Err(ApiError::modified(info, name));
+        }
+        let applied_fields = ctx
+            .applying
+            .then(|| new.pointer("/metadata/managedFields").cloned());
+        self.prepare_update(info, ns, &old, &mut new, mode, ctx)
+            .await?;
+        match (ctx.update_manager(), applied_fields) {
+            (_, _) if mode == UpdateMode::Unchecked => {}
+            (Some(manager), _) => crate::managedfields::record_update(
+                info,
+                Some(&old),
+                &mut new,
+                manager,
+                ctx.subresource(),
+            ),
+            (None, Some(fields)) => {
+                let m = meta::metadata_mut(&mut new);
+                match fields {
+                    Some(f) => m.insert("managedFields".into(), f),
+                    None => m.shift_remove("managedFields"),
+                };
             }
+            (None, None) => {}
+        }
+        if same_object(&old, &new) {
+            return Ok(Outcome::Unwritten(old));
+        }
+        if ctx.dry_run {
+            return Ok(Outcome::Unwritten(new));
+        }
+        if should_delete_after_update(info, &new) {
+            // Guarded by the revision read, so it also proves that read current.
+            return self
+                .delete_now(info, ns, name, kv.mod_revision)
+                .await
+                .map(|d| Outcome::Written(d.obj));
+        }
+        let (allocation, released) = match self.allocator_for(info) {
+            Some(a) if mode == UpdateMode::Main => {
+                let (alloc, release) = a
+                    .reallocate(&old, &mut new, false)
+                    .await
+                    .map_err(|e| super::alloc_error(info, name, e))?;
+                (Some(alloc), release)
+            }
+            _ => (None, Vec::new()),
+        };
+        let written = self
+            .store
+            .update(key, codec::encode(&new), kv.mod_revision)
+            .await;
+        if let Some(a) = self.allocator_for(info) {
+            match (&written, allocation) {
+                (Ok(_), _) => a.release_keys(&released).await,
+                (Err(_), Some(alloc)) => a.release(alloc).await,
+                _ => {}
+            }
+        }
+        match written {
+            Ok(stored) => {
+                codec::set_resource_version(&mut new, stored.mod_revision);
+                Ok(Outcome::Written(new))
+            }
+            Err(store::Error::Conflict { .. }) if pinned.is_none() => Ok(Outcome::Conflict),
+            Err(store::Error::NotFound { .. }) => Err(ApiError::not_found(info, name)),
+            Err(e) => Err(ApiError::from_store(e, info, name)),
         }
     }
 
@@ -405,4 +437,14 @@ pub(crate) fn should_delete_after_update(info: &ResourceInfo, obj: &Value) -> bo
         .and_then(Value::as_i64)
         .unwrap_or(0)
         == 0
+}
+
+/// How one attempt of a guaranteed update ended.
+enum Outcome {
+    /// Stored by a compare-and-swap, so it was made from the latest state.
+    Written(Value),
+    /// Nothing stored (no change, or a dry run): only as current as the state read.
+    Unwritten(Value),
+    /// Someone else wrote first; read again.
+    Conflict,
 }

@@ -112,6 +112,16 @@ impl Store for WatchCache {
         self.inner.get(key).await
     }
 
+    async fn get_cached(&self, key: &str) -> Result<Option<KeyValue>> {
+        if let Some(root) = layout_root(key)
+            && let Ok(cache) = self.resource(&root).await
+            && let Some(kv) = cache.get(key)
+        {
+            return Ok(Some(kv));
+        }
+        self.inner.get(key).await
+    }
+
     async fn list(&self, prefix: &str, opts: ListOptions) -> Result<ListResult> {
         // Exact-revision lists (continued pages among them) read the backend, as
         // upstream's do; so do prefixes spanning several types, which no cache holds.

@@ -80,6 +80,13 @@ impl ResourceCache {
         Ok(cache)
     }
 
+    /// The object at `key` as the cache last saw it (possibly behind the store), or
+    /// `None` when the cache does not hold it or has failed.
+    pub(super) fn get(&self, key: &str) -> Option<KeyValue> {
+        let st = self.state.lock();
+        st.failed.is_none().then(|| st.objects.get(key).cloned())?
+    }
+
     pub(super) fn is_live(&self) -> bool {
         self.state.lock().failed.is_none()
     }
