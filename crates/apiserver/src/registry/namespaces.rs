@@ -45,7 +45,8 @@ impl NamespaceCache {
         state.synced && state.terminating.get(name) == Some(&false)
     }
 
-    /// Lists then watches the namespaces for as long as the cache is referenced.
+    /// Lists then watches the namespaces, again after each failure, until the cache
+    /// is no longer referenced (checked between watches).
     async fn follow(self: Arc<Self>, store: Arc<dyn Store>, prefix: String) {
         let weak = Arc::downgrade(&self);
         drop(self);
