@@ -56,6 +56,20 @@ fn scaler(name: &str, spec: &str) -> String {
     format!("apiVersion: example.com/v1\nkind: Scaler\nmetadata: {{name: {name}}}\nspec: {spec}\n")
 }
 
+/// Applies a CRD of group example.com and waits until its resources are served.
+fn install(s: &Server, crd: &str, plural: &str) {
+    s.apply(crd);
+    s.kubectl_ok(&[
+        "wait",
+        "--for=condition=Established",
+        &format!("crd/{plural}.example.com"),
+        "--timeout=30s",
+    ]);
+    wait_for(&format!("{plural} served"), Duration::from_secs(30), || {
+        s.kubectl(&["get", plural]).status.success().then_some(())
+    });
+}
+
 fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
@@ -82,19 +96,7 @@ fn crd_validation_rules() {
         "{err}"
     );
 
-    s.apply(CRD);
-    s.kubectl_ok(&[
-        "wait",
-        "--for=condition=Established",
-        "crd/scalers.example.com",
-        "--timeout=30s",
-    ]);
-    wait_for("scalers served", Duration::from_secs(30), || {
-        s.kubectl(&["get", "scalers"])
-            .status
-            .success()
-            .then_some(())
-    });
+    install(&s, CRD, "scalers");
 
     // A rule broken: upstream's default message at the rule's node.
     let out = s.kubectl_stdin(
@@ -232,19 +234,7 @@ fn crd_rules_use_kubernetes_cel_libraries() {
         "{err}"
     );
 
-    s.apply(NETWORK_CRD);
-    s.kubectl_ok(&[
-        "wait",
-        "--for=condition=Established",
-        "crd/networks.example.com",
-        "--timeout=30s",
-    ]);
-    wait_for("networks served", Duration::from_secs(30), || {
-        s.kubectl(&["get", "networks"])
-            .status
-            .success()
-            .then_some(())
-    });
+    install(&s, NETWORK_CRD, "networks");
 
     s.apply(&network(
         "ok",
