@@ -142,7 +142,7 @@ impl Registry {
         };
         if self
             .namespaces
-            .is_open(&self.store, &namespaces.list_prefix(None), ns)
+            .is_open(&self.store, || namespaces.list_prefix(None), ns)
         {
             return Ok(());
         }

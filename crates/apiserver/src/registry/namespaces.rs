@@ -31,15 +31,15 @@ struct State {
 
 impl NamespaceCache {
     /// Whether `name` is known to exist and not to be terminating. `false` means "ask
-    /// the store". Starts the watch on first use (it needs a runtime).
+    /// the store". Starts the watch of `prefix()` on first use (it needs a runtime).
     pub(crate) fn is_open(
         self: &Arc<Self>,
         store: &Arc<dyn Store>,
-        prefix: &str,
+        prefix: impl FnOnce() -> String,
         name: &str,
     ) -> bool {
         self.started.get_or_init(|| {
-            tokio::spawn(self.clone().follow(store.clone(), prefix.to_string()));
+            tokio::spawn(self.clone().follow(store.clone(), prefix()));
         });
         let state = self.state.read();
         state.synced && state.terminating.get(name) == Some(&false)
@@ -130,7 +130,7 @@ mod tests {
             .await
             .expect("create");
         let cache = Arc::new(NamespaceCache::default());
-        let open = |name: &str| cache.is_open(&store, PREFIX, name);
+        let open = |name: &str| cache.is_open(&store, || PREFIX.into(), name);
         until("a namespace listed at start is open", || open("before")).await;
         assert!(!open("later"), "unknown namespaces are asked of the store");
 
