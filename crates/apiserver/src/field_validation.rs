@@ -2,6 +2,8 @@
 //! request body that the type's schema does not know are refused (Strict) or reported
 //! in `Warning` headers (Warn, the default), with upstream's wording.
 
+use std::fmt::Write;
+
 use serde_json::{Map, Value};
 
 use crate::error::ApiError;
@@ -49,11 +51,45 @@ fn resolve<'a>(defs: &'a Map<String, Value>, mut schema: &'a Value) -> &'a Value
     schema
 }
 
+/// Where the walk is: a field name or list index under its parent. The dotted path is
+/// only spelled out for an unknown field, not for every field visited.
+#[derive(Clone, Copy)]
+enum Path<'a> {
+    Root,
+    Field(&'a Path<'a>, &'a str),
+    Index(&'a Path<'a>, usize),
+}
+
+impl Path<'_> {
+    fn render(&self, out: &mut String) {
+        match self {
+            Path::Root => {}
+            Path::Field(parent, k) => {
+                parent.render(out);
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(k);
+            }
+            Path::Index(parent, i) => {
+                parent.render(out);
+                let _ = write!(out, "[{i}]");
+            }
+        }
+    }
+
+    fn to_field_path(self) -> String {
+        let mut out = String::new();
+        self.render(&mut out);
+        out
+    }
+}
+
 fn walk(
     defs: &Map<String, Value>,
     schema: &Value,
     value: &Value,
-    path: &str,
+    path: Path<'_>,
     out: &mut Vec<String>,
 ) {
     let schema = resolve(defs, schema);
@@ -73,22 +109,18 @@ fn walk(
                 return;
             }
             for (k, v) in obj {
-                let child = if path.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{path}.{k}")
-                };
+                let child = Path::Field(&path, k);
                 match (props.and_then(|p| p.get(k)), additional) {
-                    (Some(s), _) => walk(defs, s, v, &child, out),
-                    (None, Some(a)) => walk(defs, a, v, &child, out),
-                    (None, None) => out.push(child),
+                    (Some(s), _) => walk(defs, s, v, child, out),
+                    (None, Some(a)) => walk(defs, a, v, child, out),
+                    (None, None) => out.push(child.to_field_path()),
                 }
             }
         }
         Value::Array(items) => {
             if let Some(item_schema) = schema.get("items") {
                 for (i, v) in items.iter().enumerate() {
-                    walk(defs, item_schema, v, &format!("{path}[{i}]"), out);
+                    walk(defs, item_schema, v, Path::Index(&path, i), out);
                 }
             }
         }
@@ -104,7 +136,7 @@ pub fn unknown_fields(group: &str, version: &str, kind: &str, body: &Value) -> V
     };
     let (defs, root) = schema.as_ref();
     let mut out = Vec::new();
-    walk(defs, root, body, "", &mut out);
+    walk(defs, root, body, Path::Root, &mut out);
     out
 }
 

@@ -78,8 +78,8 @@ pub async fn record(State(state): State<Arc<ApiState>>, req: Request, next: Next
         .query()
         .is_some_and(|q| q.contains("watch=true") || q.contains("watch=1"));
     let resp = next.run(req).await;
-    let (verb, resource) = match crate::request_info::parse(&method, &path, watch) {
-        Some(ri) => (ri.verb.to_uppercase(), ri.resource),
+    let (verb, resource) = match crate::request_info::parse_path(&method, &path, watch) {
+        Some(ri) => (ri.verb.to_uppercase(), ri.resource.to_string()),
         None => (method.as_str().to_string(), String::new()),
     };
     state

@@ -19,37 +19,67 @@ pub struct RequestInfo {
     pub rest: Vec<String>,
 }
 
+/// A request's path read without copying: segments as they appear (percent-encoded).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PathInfo<'a> {
+    pub verb: &'static str,
+    pub group: &'a str,
+    pub version: &'a str,
+    pub namespace: Option<&'a str>,
+    pub resource: &'a str,
+    pub name: Option<&'a str>,
+    pub subresource: Option<&'a str>,
+    pub rest: Vec<&'a str>,
+}
+
 /// Reads a request on `/api/...` or `/apis/...`. `None` when the path names a
 /// discovery document rather than a resource (`/api`, `/apis/apps/v1`, …).
 pub fn parse(method: &Method, path: &str, watch_param: bool) -> Option<RequestInfo> {
-    let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
-    let (group, version, rest) = match segs.as_slice() {
-        ["api", version, rest @ ..] if !rest.is_empty() => ("", *version, rest),
-        ["apis", group, version, rest @ ..] if !rest.is_empty() => (*group, *version, rest),
+    let p = parse_path(method, path, watch_param)?;
+    Some(RequestInfo {
+        verb: p.verb.to_string(),
+        group: p.group.to_string(),
+        version: p.version.to_string(),
+        namespace: p.namespace.map(decode),
+        resource: decode(p.resource),
+        name: p.name.map(decode),
+        subresource: p.subresource.map(decode),
+        rest: p.rest.into_iter().map(decode).collect(),
+    })
+}
+
+/// [`parse`] without decoding or copying (for labels such as the metrics').
+pub fn parse_path<'a>(method: &Method, path: &'a str, watch_param: bool) -> Option<PathInfo<'a>> {
+    let mut segs = path.trim_matches('/').split('/');
+    let (group, version) = match segs.next()? {
+        "api" => ("", segs.next()?),
+        "apis" => (segs.next()?, segs.next()?),
         _ => return None,
     };
-    let mut rest: Vec<String> = rest.iter().map(|s| decode(s)).collect();
-    let mut info = RequestInfo {
-        group: group.to_string(),
-        version: version.to_string(),
+    let mut rest: Vec<&str> = segs.collect();
+    if rest.is_empty() {
+        return None;
+    }
+    let mut info = PathInfo {
+        group,
+        version,
         ..Default::default()
     };
 
     // The deprecated `/watch/` path prefix means watch.
     let mut watch = watch_param;
-    if rest.first().map(String::as_str) == Some("watch") {
+    if rest.first() == Some(&"watch") {
         watch = true;
         rest.remove(0);
     }
 
     // namespaces/<ns>/<resource>/...: a namespaced request, unless it is the namespace
     // object itself (`namespaces/<ns>` or `namespaces/<ns>/status|finalize`).
-    if rest.first().map(String::as_str) == Some("namespaces") && rest.len() >= 2 {
-        let ns = rest[1].clone();
-        if rest.len() >= 3 && !matches!(rest[2].as_str(), "status" | "finalize") || rest.len() > 3 {
-            info.namespace = Some(ns);
-            rest.drain(..2);
-        }
+    let names_namespace_itself =
+        rest.len() == 2 || rest.len() == 3 && matches!(rest[2], "status" | "finalize");
+    if rest.first() == Some(&"namespaces") && rest.len() >= 2 && !names_namespace_itself {
+        info.namespace = Some(rest[1]);
+        rest.drain(..2);
     }
     let mut parts = rest.into_iter();
     info.resource = parts.next()?;
@@ -67,8 +97,7 @@ pub fn parse(method: &Method, path: &str, watch_param: bool) -> Option<RequestIn
         Method::DELETE if info.name.is_none() => "deletecollection",
         Method::DELETE => "delete",
         _ => "unknown",
-    }
-    .to_string();
+    };
     Some(info)
 }
 

@@ -81,7 +81,7 @@ async fn authenticate(
     // whom the chain allows first anyway, skip the path parse.
     let path = parts.uri.path();
     let privileged = user.groups.iter().any(|g| g == PRIVILEGED_GROUP);
-    if !privileged && request_info::parse(&parts.method, path, false).is_none() {
+    if !privileged && request_info::parse_path(&parts.method, path, false).is_none() {
         let verb = parts.method.as_str().to_ascii_lowercase();
         let attrs = Attributes::non_resource(&verb, path);
         match state.authorizer.authorize(&user, &attrs) {

@@ -248,10 +248,9 @@ fn fill_system_fields(info: &ResourceInfo, obj: &mut Value) {
     ] {
         m.remove(f);
     }
-    m.insert(
-        "uid".into(),
-        Value::String(uuid::Uuid::new_v4().to_string()),
-    );
+    // A v4 UUID from the thread's CSPRNG: `Uuid::new_v4` asks the kernel for every one.
+    let uid = uuid::Builder::from_random_bytes(rand::random()).into_uuid();
+    m.insert("uid".into(), Value::String(uid.to_string()));
     m.insert("creationTimestamp".into(), Value::String(meta::now()));
     if info.strategy.tracks_generation() {
         m.insert("generation".into(), json!(1));

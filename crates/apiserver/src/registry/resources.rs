@@ -14,7 +14,9 @@ struct Index {
     generation: u64,
     /// Every served resource, in registration order (discovery order).
     all: Vec<Arc<ResourceInfo>>,
-    by_path: HashMap<(String, String, String), Arc<ResourceInfo>>,
+    /// By plural, then group and version among the few sharing it: lookups by `&str`
+    /// without building an owned key on every request.
+    by_plural: HashMap<String, Vec<Arc<ResourceInfo>>>,
 }
 
 /// A consistent view of the served resources.
@@ -32,8 +34,11 @@ impl Snapshot {
 
     pub fn get(&self, group: &str, version: &str, plural: &str) -> Option<Arc<ResourceInfo>> {
         self.0
-            .by_path
-            .get(&(group.to_string(), version.to_string(), plural.to_string()))
+            .by_plural
+            .get(plural)?
+            .iter()
+            .rev() // the last registered wins, as a map insert would
+            .find(|r| r.group == group && r.version == version)
             .cloned()
     }
 
@@ -94,21 +99,19 @@ impl Resources {
     }
 
     fn replace(&self, all: Vec<Arc<ResourceInfo>>) {
-        let by_path = all
-            .iter()
-            .map(|r| {
-                (
-                    (r.group.clone(), r.version.clone(), r.plural.clone()),
-                    r.clone(),
-                )
-            })
-            .collect();
+        let mut by_plural: HashMap<String, Vec<Arc<ResourceInfo>>> = HashMap::new();
+        for r in &all {
+            by_plural
+                .entry(r.plural.clone())
+                .or_default()
+                .push(r.clone());
+        }
         let mut current = self.current.write();
         let generation = current.0.generation + 1;
         *current = Snapshot(Arc::new(Index {
             generation,
             all,
-            by_path,
+            by_plural,
         }));
     }
 
