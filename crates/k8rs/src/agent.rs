@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use apiserver::auth::UserInfo;
-use apiserver::auth::rbac::bootstrap::roles::{INGRESS_GROUP, INGRESS_USER};
+use apiserver::auth::rbac::bootstrap::roles::{INGRESS_GROUP, INGRESS_USER, PROXY_USER};
 use apiserver::server::Router;
 use clap::Args;
 use cri::containerd::{Config as ContainerdConfig, Containerd};
@@ -41,11 +41,14 @@ pub struct AgentArgs {
     pub ingress: crate::ingress_node::IngressArgs,
 }
 
-/// The agent's API clients: the kubelet and service proxy act as the node, the
-/// Ingress controller as `system:k8rs-ingress` (it reads Secrets a node may not).
+/// The agent's API clients: the kubelet acts as the node, the service proxy as
+/// upstream's kube-proxy (`system:kube-proxy`: it lists every Node, Service and
+/// EndpointSlice, which a node may not), the Ingress controller as
+/// `system:k8rs-ingress` (it reads Secrets a node may not).
 #[derive(Clone)]
 pub struct Clients {
     pub node: kube::Client,
+    pub proxy: kube::Client,
     pub ingress: kube::Client,
 }
 
@@ -93,9 +96,11 @@ pub fn start_in_server(router: Router, params: NodeParams) -> InServer {
         format!("system:node:{}", params.node_name),
         vec!["system:nodes".into()],
     );
+    let proxy = UserInfo::new(PROXY_USER, vec![]);
     let ingress = UserInfo::new(INGRESS_USER, vec![INGRESS_GROUP.into()]);
     let clients = Clients {
         node: crate::inprocess::client(router.clone(), user),
+        proxy: crate::inprocess::client(router.clone(), proxy),
         ingress: crate::inprocess::client(router, ingress),
     };
     let (stop, stopped) = tokio::sync::oneshot::channel();
@@ -168,7 +173,7 @@ async fn serve(
         );
     }
     let client = clients.node;
-    crate::proxy_node::start(client.clone(), &p.node_name, &p.args.proxy);
+    crate::proxy_node::start(clients.proxy, &p.node_name, &p.args.proxy);
     crate::ingress_node::start_node(clients.ingress, &p.node_name, p.node_ip, &p.args.ingress);
     let mut kubelet = kubelet::Kubelet::new(client, config);
     kubelet.register().await.context("registering the node")?;

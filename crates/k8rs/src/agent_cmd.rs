@@ -3,8 +3,9 @@
 //! The agent fetches the cluster CA without trusting the server yet and checks it
 //! against the token's hash; then, authenticated by the token's secret, it gets its
 //! node client certificate (`system:node:<name>`), kubelet serving certificate and
-//! the Ingress controller's client certificate (`system:k8rs-ingress`), and runs the
-//! same node agent as a server's, as a remote API client.
+//! the client certificates of the service proxy (`system:kube-proxy`) and the Ingress
+//! controller (`system:k8rs-ingress`), and runs the same node agent as a server's, as
+//! a remote API client.
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -109,6 +110,7 @@ pub async fn run(args: AgentCmdArgs) -> Result<()> {
         serde_json::from_slice(&reply).context("unexpected node certificate answer")?;
     let clients = Clients {
         node: api_client(&server, &ca, certs.client_cert, certs.client_key).await?,
+        proxy: api_client(&server, &ca, certs.proxy_cert, certs.proxy_key).await?,
         ingress: api_client(&server, &ca, certs.ingress_cert, certs.ingress_key).await?,
     };
     tracing::info!(%server, node = %node_name, %node_ip, "joined; starting the node agent");

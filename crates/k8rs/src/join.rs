@@ -1,14 +1,14 @@
 //! What a server hands to joining agents (k3s' `/cacerts` and node certificate
 //! endpoints): the cluster CA, which the agent checks against its token's hash, and,
 //! for a caller presenting the token's secret, the node's client and kubelet serving
-//! certificates, the client certificate of the node's Ingress controller (its own
-//! identity, not the node's, as k3s gives agent components theirs) and the cluster
-//! settings a kubelet needs.
+//! certificates, the client certificates of the node's service proxy and Ingress
+//! controller (identities of their own, not the node's, as k3s gives agent components
+//! theirs) and the cluster settings a kubelet needs.
 
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use apiserver::auth::rbac::bootstrap::roles::{INGRESS_GROUP, INGRESS_USER};
+use apiserver::auth::rbac::bootstrap::roles::{INGRESS_GROUP, INGRESS_USER, PROXY_USER};
 use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -42,6 +42,9 @@ pub struct NodeCertificates {
     pub client_key: String,
     pub serving_cert: String,
     pub serving_key: String,
+    /// The service proxy's client certificate (`system:kube-proxy`).
+    pub proxy_cert: String,
+    pub proxy_key: String,
     /// The Ingress controller's client certificate (`system:k8rs-ingress`).
     pub ingress_cert: String,
     pub ingress_key: String,
@@ -92,17 +95,20 @@ async fn node_certificates(
                 std::slice::from_ref(&req.node_name),
                 &[req.node_ip],
             )?;
+            let proxy = s.pki.issue_client(PROXY_USER, &[])?;
             let ingress = s.pki.issue_client(INGRESS_USER, &[INGRESS_GROUP])?;
-            Ok((client, serving, ingress))
+            Ok((client, serving, proxy, ingress))
         });
     match issued {
-        Ok((client, serving, ingress)) => {
+        Ok((client, serving, proxy, ingress)) => {
             tracing::info!(node = %req.node_name, ip = %req.node_ip, "issued node certificates");
             Json(NodeCertificates {
                 client_cert: client.cert_pem,
                 client_key: client.key_pem,
                 serving_cert: serving.cert_pem,
                 serving_key: serving.key_pem,
+                proxy_cert: proxy.cert_pem,
+                proxy_key: proxy.key_pem,
                 ingress_cert: ingress.cert_pem,
                 ingress_key: ingress.key_pem,
                 cluster_dns: s.cluster_dns,

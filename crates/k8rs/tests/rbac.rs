@@ -4,8 +4,8 @@
 //! service account tokens are bound like users, aggregated roles pick up labelled
 //! ClusterRoles, the bootstrap policy is upstream's, and anonymous callers see only
 //! the public paths; a kubelet's certificate reaches only the Secrets of pods bound
-//! to its node (the Node authorizer's graph), and only the Ingress controller's own
-//! identity lists Secrets. Messages are upstream's (kube-apiserver 1.33 with RBAC).
+//! to its node (the Node authorizer's graph), only the service proxy's own identity
+//! lists EndpointSlices and only the Ingress controller's lists Secrets. Messages are upstream's (kube-apiserver 1.33 with RBAC).
 
 mod support;
 
@@ -399,22 +399,19 @@ fn kubelets_read_only_the_secrets_of_their_pods() {
         err.ends_with("can only read namespaced object of this type"),
         "{err}"
     );
-    // Its own Node only (reading others stays allowed: the service proxy runs with
-    // the node's credentials, bound to system:node-proxier).
+    // Its own Node only.
     s.apply("apiVersion: v1\nkind: Node\nmetadata:\n  name: n2\n");
-    let err = forbidden(
-        &s,
-        &node,
-        &[
-            "patch",
-            "node",
-            "n2",
-            "-p",
-            r#"{"metadata":{"labels":{"a":"b"}}}"#,
-        ],
-    );
+    // (kubectl patch reads the object first.)
+    let patch = [
+        "patch",
+        "node",
+        "n2",
+        "-p",
+        r#"{"metadata":{"labels":{"a":"b"}}}"#,
+    ];
+    let err = forbidden(&s, &node, &patch);
     assert!(
-        err.ends_with("node 'n1' cannot modify 'n2', only its own Node object"),
+        err.ends_with("node 'n1' cannot read 'n2', only its own Node object"),
         "{err}"
     );
 
@@ -424,6 +421,25 @@ fn kubelets_read_only_the_secrets_of_their_pods() {
         let out = kubectl_as(&s, &node, &["get", "secret", "mine"]);
         (!out.status.success() && text(&out).contains("no relationship found")).then_some(())
     });
+
+    // The service proxy lists what a node may not, as upstream's kube-proxy user,
+    // which upstream's binding names instead of every node.
+    let err = forbidden(&s, &node, &["get", "endpointslices", "-A"]);
+    assert!(
+        err.ends_with(r#"User "system:node:n1" cannot list resource "endpointslices" in API group "discovery.k8s.io" at the cluster scope"#),
+        "{err}"
+    );
+    let proxy = colleague(&s, "system:kube-proxy", &[]);
+    for kind in ["endpointslices", "services", "nodes"] {
+        eventually_ok(&s, &proxy, &["get", kind, "-A"]);
+    }
+    let subjects = s.jsonpath(
+        &["get", "clusterrolebinding", "system:node-proxier"],
+        "{.subjects[*].name}",
+    );
+    assert_eq!(subjects, "system:kube-proxy");
+    let bindings = s.kubectl_ok(&["get", "clusterrolebindings", "-o", "name"]);
+    assert!(!bindings.contains("k8rs:node-proxier"), "{bindings}");
 
     // The Ingress controller lists Secrets (TLS key pairs) as its own user, which is
     // what the k8rs:ingress-node bindings name instead of every node.

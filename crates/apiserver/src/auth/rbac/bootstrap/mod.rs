@@ -5,7 +5,8 @@
 //! carries `autoupdate: "true"` gets back the rules or subjects it lacks (extra ones
 //! are kept); one an administrator set to `autoupdate: "false"` is left alone.
 //! k8rs' own bindings also lose the subjects an earlier k8rs gave them and this one
-//! no longer does (`roles::retired_subjects`), so an upgrade takes rights away too.
+//! no longer does (`roles::retired_subjects`), and the bindings it no longer has
+//! (`roles::retired_cluster_role_bindings`) go, so an upgrade takes rights away too.
 
 pub mod roles;
 mod rule_sets;
@@ -124,6 +125,9 @@ pub async fn ensure(registry: &Registry) -> Result<()> {
         )
         .await?;
     }
+    for name in roles::retired_cluster_role_bindings() {
+        retire_binding(registry, name).await?;
+    }
     for (ns, spec) in roles::role_bindings() {
         let obj = binding_object(&spec, Some(ns), "Role");
         let old = retired(Some(ns), spec.name);
@@ -186,6 +190,27 @@ async fn ensure_one(
     Ok(())
 }
 
+/// Deletes a ClusterRoleBinding an earlier k8rs created, unless it is gone or an
+/// administrator owns it now.
+async fn retire_binding(registry: &Registry, name: &str) -> Result<()> {
+    let info = registry
+        .resources
+        .get(GROUP, "v1", "clusterrolebindings")
+        .expect("RBAC resources are built in");
+    let ctx = Context::system();
+    match registry.try_get(&info, None, name).await? {
+        Some(cur) if autoupdate(&cur) => {}
+        _ => return Ok(()),
+    }
+    tracing::info!(name, "deleting a retired bootstrap ClusterRoleBinding");
+    let opts = crate::registry::DeleteOptions::default();
+    match registry.delete(&info, None, name, &opts, &ctx).await {
+        Ok(_) => Ok(()),
+        Err(e) if e.code == 404 => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 fn autoupdate(obj: &Value) -> bool {
     // Upstream treats a missing annotation as "true".
     obj.pointer("/metadata/annotations")
@@ -238,6 +263,44 @@ mod tests {
                 .get("subjects")
                 .is_none()
         );
+    }
+
+    /// An upgrade deletes the bindings k8rs no longer has, unless an administrator
+    /// took one over.
+    #[tokio::test]
+    async fn retired_bindings_go_unless_taken_over() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store: std::sync::Arc<dyn store::Store> = std::sync::Arc::new(
+            store::sqlite::SqliteStore::open(dir.path().join("db")).expect("store"),
+        );
+        let registry = Registry::new(
+            store,
+            crate::registry::Resources::new(api::builtin::resources()),
+            Default::default(),
+        );
+        let info = registry
+            .resources
+            .get(GROUP, "v1", "clusterrolebindings")
+            .unwrap();
+        let name = roles::retired_cluster_role_bindings()[0];
+        let spec = BindingSpec {
+            name,
+            role: "system:node-proxier",
+            subjects: &[("Group", "system:nodes", "")],
+        };
+        let ctx = Context::system();
+        for (autoupdate, kept) in [("true", false), ("false", true)] {
+            let mut obj = binding_object(&spec, None, "ClusterRole");
+            obj["metadata"]["annotations"][AUTOUPDATE] = json!(autoupdate);
+            registry
+                .create(&info, None, obj, &ctx)
+                .await
+                .expect("create");
+            retire_binding(&registry, name).await.expect("retire");
+            let found = registry.try_get(&info, None, name).await.expect("get");
+            assert_eq!(found.is_some(), kept, "autoupdate {autoupdate}");
+        }
+        retire_binding(&registry, "absent").await.expect("absent");
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! The default policy a cluster starts with, as upstream's bootstrap policy defines
 //! it (the roles a fresh cluster lists, with the rules upstream gives them), plus
-//! what k8rs' node agent needs beyond the kubelet's rules: its service proxy runs with
-//! the node's credentials, its Ingress controller with an identity of its own
-//! ([`INGRESS_USER`] in [`INGRESS_GROUP`]), as k3s gives agent components theirs.
+//! what k8rs' node agent needs beyond the kubelet's rules. The agent's components run
+//! with identities of their own, not the node's, as k3s gives them theirs: the service
+//! proxy as upstream's kube-proxy ([`PROXY_USER`], bound to `system:node-proxier` by
+//! upstream's own binding), the Ingress controller as [`INGRESS_USER`] in
+//! [`INGRESS_GROUP`].
 
 use k8s_openapi::api::rbac::v1::PolicyRule;
 
@@ -79,6 +81,10 @@ pub struct BindingSpec {
     pub role: &'static str,
     pub subjects: &'static [SubjectSpec],
 }
+
+/// The user every node's service proxy runs as (upstream's kube-proxy user; a client
+/// certificate the join endpoint issues; in-process on a server).
+pub const PROXY_USER: &str = "system:kube-proxy";
 
 /// The user every node's Ingress controller runs as (a client certificate the join
 /// endpoint issues; in-process on a server).
@@ -419,7 +425,7 @@ pub fn cluster_role_bindings() -> Vec<BindingSpec> {
         BindingSpec {
             name: "system:node-proxier",
             role: "system:node-proxier",
-            subjects: &[("User", "system:kube-proxy", "")],
+            subjects: &[("User", PROXY_USER, "")],
         },
         BindingSpec {
             name: "system:kube-dns",
@@ -441,13 +447,7 @@ pub fn cluster_role_bindings() -> Vec<BindingSpec> {
             role: "system:kube-controller-manager",
             subjects: &[("User", "system:kube-controller-manager", "")],
         },
-        // k8rs: the agent runs its service proxy with the node's credentials (k3s'
-        // agent has a kube-proxy certificate); the Ingress controller has its own.
-        BindingSpec {
-            name: "k8rs:node-proxier",
-            role: "system:node-proxier",
-            subjects: &[("Group", "system:nodes", "")],
-        },
+        // k8rs: the Ingress controller's identity (the proxy's is upstream's binding).
         BindingSpec {
             name: "k8rs:ingress-node",
             role: "k8rs:ingress-node",
@@ -465,6 +465,14 @@ pub fn retired_subjects() -> Vec<(Option<&'static str>, &'static str, SubjectSpe
         (None, "k8rs:ingress-node", NODES),
         (Some("kube-system"), "k8rs:ingress-node", NODES),
     ]
+}
+
+/// ClusterRoleBindings earlier k8rs versions created and this one does not: deleted at
+/// start unless an administrator took them over (`autoupdate: "false"`). Every node
+/// listed all Nodes, Services and Endpoints through `k8rs:node-proxier` until the
+/// service proxy had its own identity.
+pub fn retired_cluster_role_bindings() -> Vec<&'static str> {
+    vec!["k8rs:node-proxier"]
 }
 
 /// Namespaced bootstrap RoleBindings: (namespace, binding of a Role of that namespace).
