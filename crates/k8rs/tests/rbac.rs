@@ -415,6 +415,47 @@ fn kubelets_read_only_the_secrets_of_their_pods() {
         "{err}"
     );
 
+    // Upstream 1.33's AuthorizeNodeWithSelectors: its own Node by name or
+    // metadata.name selector, pods by its spec.nodeName selector, nothing wider.
+    let err = forbidden(&s, &node, &["get", "nodes"]);
+    assert!(
+        err.ends_with(r#"cannot list resource "nodes" in API group "" at the cluster scope: node 'n1' cannot read all nodes, only its own Node object"#),
+        "{err}"
+    );
+    let mine = [
+        "get",
+        "nodes",
+        "--field-selector=metadata.name=n1",
+        "-o",
+        "name",
+    ];
+    assert_eq!(kubectl_as(&s, &node, &mine).status.code(), Some(0));
+    let err = forbidden(&s, &node, &["get", "pods", "-A"]);
+    assert!(
+        err.ends_with("can only list/watch pods with spec.nodeName field selector"),
+        "{err}"
+    );
+    forbidden(
+        &s,
+        &node,
+        &["get", "pods", "-A", "--field-selector=spec.nodeName=n2"],
+    );
+    let pods = [
+        "get",
+        "pods",
+        "-A",
+        "--field-selector=spec.nodeName=n1",
+        "-o",
+        "name",
+    ];
+    let out = kubectl_as(&s, &node, &pods);
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "pod/on-n1\n",
+        "{}",
+        text(&out)
+    );
+
     // The pod goes, and the secret with it.
     s.kubectl_ok(&["delete", "pod", "on-n1", "--grace-period=0", "--force"]);
     wait_for("the deleted pod's secret to be refused", WITHIN, || {

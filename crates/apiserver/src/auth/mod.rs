@@ -66,6 +66,9 @@ pub struct Attributes {
     pub name: String,
     /// Set for non-resource requests such as `/healthz`.
     pub path: Option<String>,
+    /// The field selector of a list, watch or deletecollection, as upstream's
+    /// AuthorizeWithSelectors gives authorizers (empty when absent or unparsable).
+    pub field_selector: Vec<api::selectors::FieldRequirement>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

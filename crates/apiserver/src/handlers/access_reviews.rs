@@ -3,6 +3,7 @@
 //! can-i`); SelfSubjectRulesReview lists what the caller may do in a namespace
 //! (`kubectl auth can-i --list`).
 
+use api::selectors::{FieldOperator, FieldRequirement, FieldSelector};
 use k8s_openapi::api::rbac::v1::PolicyRule;
 use serde_json::{Value, json};
 
@@ -40,6 +41,7 @@ pub fn access_review(
             namespace,
             name: s(&ra["name"]),
             path: None,
+            field_selector: field_selector(&ra["fieldSelector"]),
         }
     } else if nra.is_object() {
         Attributes::non_resource(&s(&nra["verb"]), &s(&nra["path"]))
@@ -54,6 +56,38 @@ pub fn access_review(
         Decision::NoOpinion(reason) if reason.is_empty() => json!({"allowed": false}),
         Decision::NoOpinion(reason) => json!({"allowed": false, "reason": reason}),
     })
+}
+
+/// A review's `fieldSelector` (a raw selector, or requirements with one value per
+/// `In`/`NotIn`) as the authorizers see it; one that does not convert selects
+/// nothing, as upstream leaves it to authorizers that ignore the error.
+fn field_selector(v: &Value) -> Vec<FieldRequirement> {
+    if let Some(raw) = v["rawSelector"].as_str() {
+        return FieldSelector::parse(raw)
+            .map(|f| f.requirements().to_vec())
+            .unwrap_or_default();
+    }
+    let mut out = Vec::new();
+    for r in v["requirements"].as_array().into_iter().flatten() {
+        let operator = match r["operator"].as_str() {
+            Some("In") => FieldOperator::Equals,
+            Some("NotIn") => FieldOperator::NotEquals,
+            _ => return Vec::new(),
+        };
+        let [value] = r["values"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+        else {
+            return Vec::new();
+        };
+        out.push(FieldRequirement {
+            field: s(&r["key"]),
+            operator,
+            value: s(value),
+        });
+    }
+    out
 }
 
 /// The subject a SubjectAccessReview's spec names.
@@ -111,4 +145,28 @@ pub fn rules_review(authorizer: &dyn Authorizer, user: &UserInfo, namespace: &st
         status["evaluationError"] = json!(rules.errors.join(", "));
     }
     status
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn review_field_selectors_as_upstream_converts_them() {
+        let want = FieldSelector::parse("spec.nodeName=n1").unwrap();
+        let raw = json!({"rawSelector": "spec.nodeName=n1"});
+        assert_eq!(field_selector(&raw), want.requirements());
+        let reqs = json!({"requirements": [
+            {"key": "spec.nodeName", "operator": "In", "values": ["n1"]}
+        ]});
+        assert_eq!(field_selector(&reqs), want.requirements());
+        for bad in [
+            json!({"requirements": [{"key": "a", "operator": "In", "values": ["x", "y"]}]}),
+            json!({"requirements": [{"key": "a", "operator": "Exists"}]}),
+            json!({"rawSelector": "a"}),
+            Value::Null,
+        ] {
+            assert!(field_selector(&bad).is_empty(), "{bad}");
+        }
+    }
 }

@@ -95,7 +95,7 @@ async fn dispatch(state: Arc<ApiState>, req: Request) -> Result<Response> {
         .unwrap_or_else(UserInfo::anonymous);
     // Before the resource is looked up, as upstream's filter: an unknown resource is
     // a 403 to whoever may not use it.
-    authorize(&state, &user, &ri)?;
+    authorize(&state, &user, &ri, &query)?;
     let info = state
         .registry
         .resources
@@ -157,7 +157,16 @@ async fn dispatch(state: Arc<ApiState>, req: Request) -> Result<Response> {
     }
 }
 
-fn authorize(state: &ApiState, user: &UserInfo, ri: &RequestInfo) -> Result<()> {
+fn authorize(state: &ApiState, user: &UserInfo, ri: &RequestInfo, query: &Query) -> Result<()> {
+    let attrs = attributes(ri, query);
+    match state.authorizer.authorize(user, &attrs) {
+        Decision::Allow => Ok(()),
+        Decision::Deny(why) | Decision::NoOpinion(why) => Err(forbidden(user, &attrs, &why)),
+    }
+}
+
+/// What the authorizers see of a resource request, as upstream builds it.
+fn attributes(ri: &RequestInfo, query: &Query) -> Attributes {
     let mut attrs = Attributes {
         verb: ri.verb.clone(),
         group: ri.group.clone(),
@@ -166,16 +175,36 @@ fn authorize(state: &ApiState, user: &UserInfo, ri: &RequestInfo) -> Result<()> 
         namespace: ri.namespace.clone().unwrap_or_default(),
         name: ri.name.clone().unwrap_or_default(),
         path: None,
+        field_selector: Vec::new(),
     };
+    if matches!(ri.verb.as_str(), "list" | "watch" | "deletecollection") {
+        // One that does not parse is refused later by the handler, with its message.
+        let selector = query
+            .value("fieldSelector")
+            .and_then(|raw| api::selectors::FieldSelector::parse(raw).ok())
+            .unwrap_or_default();
+        // A list or watch of one object by `metadata.name` names it (upstream's
+        // RequestInfoFactory), so authorizers can allow reading just that object.
+        if ri.verb != "deletecollection"
+            && attrs.name.is_empty()
+            && let Some(name) = selector.single_value("metadata.name")
+            && valid_path_segment(name)
+        {
+            attrs.name = name.to_string();
+        }
+        attrs.field_selector = selector.requirements().to_vec();
+    }
     // A namespace is in itself, as upstream's RequestInfo has it (so a RoleBinding in
     // `dev` can allow reading namespace `dev`).
     if attrs.resource == "namespaces" && attrs.namespace.is_empty() {
         attrs.namespace = attrs.name.clone();
     }
-    match state.authorizer.authorize(user, &attrs) {
-        Decision::Allow => Ok(()),
-        Decision::Deny(why) | Decision::NoOpinion(why) => Err(forbidden(user, &attrs, &why)),
-    }
+    attrs
+}
+
+/// Upstream's `IsValidPathSegmentName`: a name that can stand in a path.
+fn valid_path_segment(name: &str) -> bool {
+    !name.is_empty() && name != "." && name != ".." && !name.contains(['/', '%'])
 }
 
 /// Discovery documents under /api and /apis, or `None` for resource paths.
@@ -211,4 +240,56 @@ fn discovery_response(state: &ApiState, path: &str, parts: &Parts) -> Result<Opt
         _ => return Ok(None),
     };
     Ok(Some(respond::json(StatusCode::OK, &doc)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attrs(method: http::Method, path_and_query: &str) -> Attributes {
+        let (path, q) = path_and_query
+            .split_once('?')
+            .unwrap_or((path_and_query, ""));
+        let query = Query::parse(Some(q));
+        let ri = request_info::parse(&method, path, query.flag("watch").unwrap()).unwrap();
+        attributes(&ri, &query)
+    }
+
+    #[test]
+    fn lists_carry_their_field_selector_and_metadata_name() {
+        let a = attrs(
+            http::Method::GET,
+            "/api/v1/nodes?fieldSelector=metadata.name%3Dn1&watch=true",
+        );
+        assert_eq!((a.verb.as_str(), a.name.as_str()), ("watch", "n1"));
+        let a = attrs(
+            http::Method::GET,
+            "/api/v1/pods?fieldSelector=spec.nodeName%3Dn1,status.phase!%3DFailed",
+        );
+        assert_eq!((a.verb.as_str(), a.name.as_str()), ("list", ""));
+        assert_eq!(
+            api::selectors::FieldSelector::parse("spec.nodeName=n1,status.phase!=Failed")
+                .unwrap()
+                .requirements(),
+            a.field_selector.as_slice()
+        );
+        // Neither a name that cannot stand in a path nor a deletecollection's.
+        let a = attrs(
+            http::Method::GET,
+            "/api/v1/nodes?fieldSelector=metadata.name%3D..",
+        );
+        assert_eq!(a.name, "");
+        let a = attrs(
+            http::Method::DELETE,
+            "/api/v1/namespaces/d/pods?fieldSelector=metadata.name%3Dweb",
+        );
+        assert_eq!((a.verb.as_str(), a.name.as_str()), ("deletecollection", ""));
+        assert_eq!(a.field_selector.len(), 1);
+        // A get carries none.
+        let a = attrs(
+            http::Method::GET,
+            "/api/v1/namespaces/d/pods/web?fieldSelector=spec.nodeName%3Dn1",
+        );
+        assert!(a.field_selector.is_empty());
+    }
 }

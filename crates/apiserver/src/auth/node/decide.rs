@@ -1,12 +1,18 @@
 //! The per-resource decisions of the Node authorizer, as upstream's (reasons in its
 //! words). `None` means the resource is not subdivided and the static rules decide.
 //!
+//! Nodes and pods are decided as upstream 1.33 with AuthorizeNodeWithSelectors (on by
+//! default): a kubelet reads only its own Node, and lists and watches only the pods
+//! its `spec.nodeName` field selector confines to it.
+//!
 //! Where upstream allows a verb here and leaves the per-node check to the
 //! NodeRestriction admission plugin, which k8rs does not have, the check is made here
 //! when the name says enough: a Node or its status only by its own name, a pod's
 //! status or deletion only for pods the graph knows to be bound to this node. A pod
 //! the graph has not seen is let through so the registry answers (404 for one that is
 //! gone, as the kubelet expects); mirror pod creation carries no name to check.
+
+use api::selectors::FieldOperator;
 
 use super::graph::{Graph, Kind};
 use crate::auth::{Attributes, Decision};
@@ -139,13 +145,19 @@ fn csi_node(node: &str, a: &Attributes) -> Option<Decision> {
     allow()
 }
 
-/// A kubelet reads and writes its own Node; it may list and watch all of them (the
-/// static rules), and create one (whose name the request does not carry).
+/// A kubelet reads only its own Node (by name, or listed and watched with the
+/// `metadata.name` field selector, which the attributes carry as the name), as
+/// upstream 1.33 with AuthorizeNodeWithSelectors; it may create one (whose name the
+/// request does not carry).
 fn own_node(node: &str, a: &Attributes) -> Option<Decision> {
     let verb = a.verb.as_str();
     match (a.subresource.as_str(), verb) {
-        ("", "create" | "list" | "watch") => None,
-        ("", "get") if a.name != node => deny(format!(
+        ("", "create") => allow(),
+        ("", "get" | "list" | "watch") if a.name == node => allow(),
+        ("", "get" | "list" | "watch") if a.name.is_empty() => deny(format!(
+            "node '{node}' cannot read all nodes, only its own Node object"
+        )),
+        ("", "get" | "list" | "watch") => deny(format!(
             "node '{node}' cannot read '{}', only its own Node object",
             a.name
         )),
@@ -155,9 +167,16 @@ fn own_node(node: &str, a: &Attributes) -> Option<Decision> {
                 a.name
             ))
         }
-        ("", "get" | "update" | "patch") | ("status", "update" | "patch") => allow(),
+        ("", "update" | "patch") | ("status", "update" | "patch") => allow(),
         _ => deny(""),
     }
+}
+
+/// Whether the request's field selector demands `field=value`.
+fn selects(a: &Attributes, field: &str, value: &str) -> bool {
+    a.field_selector
+        .iter()
+        .any(|r| r.field == field && r.operator == FieldOperator::Equals && r.value == value)
 }
 
 fn pod(node: &str, a: &Attributes, g: &Graph) -> Option<Decision> {
@@ -165,11 +184,17 @@ fn pod(node: &str, a: &Attributes, g: &Graph) -> Option<Decision> {
         Some(n) => n != node,
         None => false,
     };
+    let bound_here = |n: &str| g.pod_node(&a.namespace, n) == Some(node);
     match (a.subresource.as_str(), a.verb.as_str()) {
-        ("", "get") => related(node, a, |n| g.pod_node(&a.namespace, n) == Some(node)),
-        // Mirror pods; the kubelet lists and watches its pods by field selector, which
-        // the request attributes do not carry (the static rules decide).
-        ("", "create" | "list" | "watch") | ("eviction", "create") => None,
+        ("", "get") => related(node, a, bound_here),
+        // Its own pods by `spec.nodeName`, or one pod bound to it by name.
+        ("", "list" | "watch") if selects(a, "spec.nodeName", node) => allow(),
+        ("", "list" | "watch") if !a.name.is_empty() => related(node, a, bound_here),
+        ("", "list" | "watch") => {
+            deny("can only list/watch pods with spec.nodeName field selector")
+        }
+        // Mirror pods.
+        ("", "create") | ("eviction", "create") => allow(),
         ("", "delete") | ("status", "update" | "patch") if bound_elsewhere() => {
             no_relationship(node)
         }

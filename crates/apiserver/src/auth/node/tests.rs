@@ -21,6 +21,7 @@ fn req(verb: &str, resource: &str, ns: &str, name: &str) -> Attributes {
         namespace: ns.into(),
         name: name.into(),
         path: None,
+        field_selector: Vec::new(),
     }
 }
 
@@ -153,12 +154,25 @@ fn own_node_lease_and_pods() {
             Decision::Allow
         );
     }
-    for verb in ["list", "watch", "create"] {
+    // Listed and watched only by its own name (the metadata.name field selector).
+    for verb in ["list", "watch"] {
         assert_eq!(
-            authz.authorize(&n1, &req(verb, "nodes", "", "")),
+            authz.authorize(&n1, &req(verb, "nodes", "", "n1")),
             Decision::Allow
         );
+        assert_eq!(
+            reason(authz.authorize(&n1, &req(verb, "nodes", "", ""))),
+            "node 'n1' cannot read all nodes, only its own Node object"
+        );
     }
+    assert_eq!(
+        authz.authorize(&n1, &req("create", "nodes", "", "")),
+        Decision::Allow
+    );
+    assert_eq!(
+        reason(authz.authorize(&n1, &req("delete", "nodes", "", "n1"))),
+        ""
+    );
     let lease = |name: &str| {
         req(
             "patch",
@@ -192,9 +206,61 @@ fn own_node_lease_and_pods() {
     // A pod the graph has not seen is left to the registry (404 when it is gone).
     let gone = req("delete", "pods", "default", "gone");
     assert_eq!(authz.authorize(&n1, &gone), Decision::Allow);
-    assert_eq!(
-        authz.authorize(&n1, &req("list", "pods", "", "")),
-        Decision::Allow
-    );
     assert!(authz.rules_for(&n1, "default").unwrap().incomplete);
+}
+
+/// Upstream 1.33's AuthorizeNodeWithSelectors: pods only through the node's own
+/// `spec.nodeName` field selector, or one bound pod by name.
+#[test]
+fn pods_listed_and_watched_by_node_name_selector() {
+    let authz = NodeAuthorizer::default();
+    let n1 = kubelet("n1");
+    let with = |verb: &str, name: &str, selector: &str| {
+        let mut a = req(verb, "pods", "", name);
+        a.field_selector = api::selectors::FieldSelector::parse(selector)
+            .unwrap()
+            .requirements()
+            .to_vec();
+        a
+    };
+    let refused = "can only list/watch pods with spec.nodeName field selector";
+    for verb in ["list", "watch"] {
+        assert_eq!(
+            authz.authorize(&n1, &with(verb, "", "spec.nodeName=n1")),
+            Decision::Allow
+        );
+        assert_eq!(
+            authz.authorize(
+                &n1,
+                &with(verb, "", "status.phase!=Failed,spec.nodeName==n1")
+            ),
+            Decision::Allow
+        );
+        for other in [
+            "",
+            "spec.nodeName=n2",
+            "spec.nodeName!=n1",
+            "status.phase=Running",
+        ] {
+            assert_eq!(
+                reason(authz.authorize(&n1, &with(verb, "", other))),
+                refused,
+                "{verb} {other:?}"
+            );
+        }
+    }
+    add_pod(&authz, "mine", "n1", "s");
+    add_pod(&authz, "theirs", "n2", "s");
+    let mut one = with("watch", "mine", "");
+    one.namespace = "default".into();
+    assert_eq!(authz.authorize(&n1, &one), Decision::Allow);
+    one.name = "theirs".into();
+    assert_eq!(
+        reason(authz.authorize(&n1, &one)),
+        "no relationship found between node 'n1' and this object"
+    );
+    let evict = req("create", "pods/eviction", "default", "mine");
+    assert_eq!(authz.authorize(&n1, &evict), Decision::Allow);
+    let exec = req("create", "pods/exec", "default", "mine");
+    assert_eq!(reason(authz.authorize(&n1, &exec)), "");
 }

@@ -127,6 +127,7 @@ mod tests {
             namespace: "default".into(),
             name: name.into(),
             path: None,
+            field_selector: Vec::new(),
         }
     }
 
