@@ -42,11 +42,11 @@ pub enum Op<'a> {
         map: &'static str,
         key: &'a Key,
     },
-    /// An element whose verdict is `goto <chain>`.
+    /// An element, of a verdict map `goto <chain>`, of a set (`None`) just its key.
     AddElement {
         map: &'static str,
         key: &'a Key,
-        chain: &'a str,
+        chain: Option<&'a str>,
     },
     DeleteChain(&'a str),
     DeleteSet(&'a str),
@@ -64,9 +64,16 @@ impl Op<'_> {
             Op::FlushChain(name) => format!("flush chain {t} {name}"),
             Op::AddRule { chain, rule } => format!("add rule {t} {chain} {rule}"),
             Op::DeleteElement { map, key } => format!("delete element {t} {map} {{ {key} }}"),
-            Op::AddElement { map, key, chain } => {
-                format!("add element {t} {map} {{ {key} : goto {chain} }}")
-            }
+            Op::AddElement {
+                map,
+                key,
+                chain: Some(chain),
+            } => format!("add element {t} {map} {{ {key} : goto {chain} }}"),
+            Op::AddElement {
+                map,
+                key,
+                chain: None,
+            } => format!("add element {t} {map} {{ {key} }}"),
             Op::DeleteChain(name) => format!("delete chain {t} {name}"),
             Op::DeleteSet(name) => format!("delete set {t} {name}"),
         }
@@ -204,12 +211,13 @@ pub fn diff<'a>(from: &'a Ruleset, to: &'a Ruleset) -> Vec<Op<'a>> {
         }
         for (key, chain) in new {
             if old.get(key) != Some(chain) {
+                let chain = key.has_verdict().then_some(chain.as_str());
                 ops.push(Op::AddElement { map, key, chain });
             }
         }
     }
     // Chains nothing refers to any more can go now, in the same transaction. They may
-    // refer to each other (ext → svc → sep): the kernel refuses to delete a chain that
+    // refer to each other (ext → svc): the kernel refuses to delete a chain that
     // is still jumped to (EBUSY), so empty them all first.
     let gone: Vec<&String> = from
         .chains
@@ -275,19 +283,12 @@ mod tests {
 
     #[test]
     fn removed_chains_are_emptied_before_any_is_deleted() {
-        // ext-a jumps to svc-a, which jumps to sep-a: sorted by name, sep-a would be
-        // deleted while svc-a still refers to it.
+        // ext-a goes to svc-a: sorted by name, svc-a would be deleted while ext-a
+        // still refers to it.
         let from = ruleset(&[
             ("ext-a", Rule::Goto("svc-a".into())),
-            ("svc-a", Rule::Goto("sep-a".into())),
-            (
-                "sep-a",
-                Rule::Dnat {
-                    proto: crate::model::Proto::Tcp,
-                    ip: "10.42.0.5".parse().unwrap(),
-                    port: 80,
-                },
-            ),
+            ("svc-a", Rule::Goto("svc-b".into())),
+            ("svc-b", Rule::Masquerade),
         ]);
         let s = script(&in_table("t", diff(&from, &Ruleset::default())));
         let lines: Vec<&str> = s.lines().collect();
@@ -295,5 +296,22 @@ mod tests {
         let first_delete = lines.iter().position(|l| l.starts_with("delete chain"));
         assert_eq!(lines.len(), 6, "{s}");
         assert!(last_flush < first_delete, "{s}");
+    }
+
+    #[test]
+    fn set_elements_are_added_without_a_verdict() {
+        let mut to = Ruleset::default();
+        let key = Key::Hairpin("10.42.0.5".parse().unwrap());
+        to.element(crate::rules::HAIRPIN, key, "");
+        let s = script(&in_table("t", diff(&Ruleset::default(), &to)));
+        assert_eq!(
+            s,
+            "add element ip t hairpin-endpoints { 10.42.0.5 . 10.42.0.5 }\n"
+        );
+        let s = script(&in_table("t", diff(&to, &Ruleset::default())));
+        assert_eq!(
+            s,
+            "delete element ip t hairpin-endpoints { 10.42.0.5 . 10.42.0.5 }\n"
+        );
     }
 }

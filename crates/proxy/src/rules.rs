@@ -1,6 +1,16 @@
 //! The desired nftables state for a set of service ports, as plain data: chains with
-//! their rules, verdict-map elements and affinity sets. Computing it does no I/O; the
+//! their rules, map and set elements and affinity sets. Computing it does no I/O; the
 //! `nft` module turns the difference between two states into a transaction.
+//!
+//! One chain per service port (and one more for its external addresses when they
+//! need other rules): its rules DNAT straight to the endpoints. There are no
+//! per-endpoint chains (upstream has them): on every commit that adds a jump, a goto
+//! or a DNAT, nf_tables revalidates every chain reachable from the base chains of
+//! the tables it touches, so each chain a service has is paid for on every change
+//! to any service of its table. What an endpoint chain did instead lives elsewhere:
+//! hairpin masquerading is a postrouting lookup of `source . destination` in a set of
+//! `endpoint . endpoint` pairs (`tables.rs`), and ClientIP affinity is a check and an
+//! update of the endpoint's client set in the rule that DNATs to it.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -17,42 +27,54 @@ pub const SERVICE_IPS: &str = "service-ips";
 pub const SERVICE_NODEPORTS: &str = "service-nodeports";
 pub const NO_ENDPOINT_SERVICES: &str = "no-endpoint-services";
 pub const NO_ENDPOINT_NODEPORTS: &str = "no-endpoint-nodeports";
+/// The set of `endpoint . endpoint` pairs: a connection from an endpoint DNATed back
+/// to itself (hairpin) is masqueraded, so the endpoint sees a reply it can route.
+pub const HAIRPIN: &str = "hairpin-endpoints";
 /// The chain that refuses connections to services without endpoints.
 pub const REJECT: &str = "reject-chain";
-pub const MAPS: [&str; 4] = [
+/// The maps and sets whose elements services claim (`Ruleset::elements`).
+pub const MAPS: [&str; 5] = [
     SERVICE_IPS,
     SERVICE_NODEPORTS,
     NO_ENDPOINT_SERVICES,
     NO_ENDPOINT_NODEPORTS,
+    HAIRPIN,
 ];
 
 /// Where a rule sends marked traffic to be masqueraded on the way out.
 pub const MARK_FOR_MASQUERADE: &str = "mark-for-masquerade";
 
-/// One rule of a service, external or endpoint chain, as data: rendered as nft text
-/// (`Display`) for `nft -f`, or encoded for netlink (`netlink.rs`).
+/// How a DNAT rule picks its endpoint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Pick {
+    /// `ip saddr @<set>`: the client was sent to this endpoint before (ClientIP
+    /// affinity; the set is the endpoint's).
+    Returning(String),
+    /// `numgen random mod <modulus> == 0`: taken with probability 1/modulus. A run of
+    /// these (1/n, 1/(n-1), …, then `Always`) spreads evenly; unlike an inline
+    /// `numgen … map { … }` it needs no anonymous set, whose binding the kernel checks
+    /// against the whole transaction (quadratic when a first sync programs thousands
+    /// of services at once).
+    Random(u32),
+    /// Whatever reaches the rule.
+    Always,
+}
+
+/// One rule of a service or external chain, as data: rendered as nft text
+/// (`Display`) for `nft -f`, or encoded for netlink (`netlink/`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Rule {
     /// `ip saddr != <cidr> jump mark-for-masquerade`: traffic from outside the pod network.
     MasqueradeUnlessFrom(Ipv4Net),
-    /// `ip saddr <ip> jump mark-for-masquerade`: an endpoint reaching itself (hairpin).
-    MasqueradeFrom(Ipv4Addr),
     /// `jump mark-for-masquerade`.
     Masquerade,
-    /// `ip saddr @<set> goto <chain>`: ClientIP affinity to an endpoint seen before.
-    AffinityGoto { set: String, chain: String },
-    /// `update @<set> { ip saddr }`: remember the client for affinity.
-    AffinityUpdate(String),
-    /// `numgen random mod <modulus> == 0 goto <chain>`: taken with probability
-    /// 1/modulus. A chain of these (1/n, 1/(n-1), …, then a plain goto) spreads
-    /// evenly; unlike an inline `numgen … vmap { … }` it needs no anonymous set,
-    /// whose binding the kernel checks against the whole transaction (quadratic when
-    /// a first sync programs thousands of services at once).
-    RandomGoto { modulus: u32, chain: String },
     /// `goto <chain>`.
     Goto(String),
-    /// `meta l4proto <proto> dnat to <ip>:<port>`.
+    /// `<pick> [update @<affinity> { ip saddr }] meta l4proto <proto> dnat to <ip>:<port>`:
+    /// DNAT ends the chain; with affinity the client is remembered in the endpoint's set.
     Dnat {
+        pick: Pick,
+        affinity: Option<String>,
         proto: Proto,
         ip: Ipv4Addr,
         port: u16,
@@ -65,27 +87,45 @@ impl fmt::Display for Rule {
             Self::MasqueradeUnlessFrom(net) => {
                 write!(f, "ip saddr != {} jump {MARK_FOR_MASQUERADE}", net.trunc())
             }
-            Self::MasqueradeFrom(ip) => write!(f, "ip saddr {ip} jump {MARK_FOR_MASQUERADE}"),
             Self::Masquerade => write!(f, "jump {MARK_FOR_MASQUERADE}"),
-            Self::AffinityGoto { set, chain } => write!(f, "ip saddr @{set} goto {chain}"),
-            Self::AffinityUpdate(set) => write!(f, "update @{set} {{ ip saddr }}"),
-            Self::RandomGoto { modulus, chain } => {
-                write!(f, "numgen random mod {modulus} == 0 goto {chain}")
-            }
             Self::Goto(chain) => write!(f, "goto {chain}"),
-            Self::Dnat { proto, ip, port } => {
+            Self::Dnat {
+                pick,
+                affinity,
+                proto,
+                ip,
+                port,
+            } => {
+                match pick {
+                    Pick::Returning(set) => write!(f, "ip saddr @{set} ")?,
+                    Pick::Random(modulus) => write!(f, "numgen random mod {modulus} == 0 ")?,
+                    Pick::Always => {}
+                }
+                if let Some(set) = affinity {
+                    write!(f, "update @{set} {{ ip saddr }} ")?;
+                }
                 write!(f, "meta l4proto {} dnat to {ip}:{port}", proto.nft())
             }
         }
     }
 }
 
-/// The key of a verdict-map element: an address, protocol and port for
-/// `service-ips` and `no-endpoint-services`, a protocol and port for the NodePort maps.
+/// The key of a map or set element: an address, protocol and port for
+/// `service-ips` and `no-endpoint-services`, a protocol and port for the NodePort
+/// maps, an endpoint address (as the pair `ip . ip`) for `hairpin-endpoints`.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Key {
     Addr(Ipv4Addr, Proto, u16),
     NodePort(Proto, u16),
+    Hairpin(Ipv4Addr),
+}
+
+impl Key {
+    /// Whether the element carries a verdict (`: goto <chain>`); hairpin pairs are
+    /// set elements, with no value.
+    pub fn has_verdict(&self) -> bool {
+        !matches!(self, Self::Hairpin(_))
+    }
 }
 
 impl fmt::Display for Key {
@@ -93,6 +133,7 @@ impl fmt::Display for Key {
         match self {
             Self::Addr(ip, proto, port) => write!(f, "{ip} . {} . {port}", proto.nft()),
             Self::NodePort(proto, port) => write!(f, "{} . {port}", proto.nft()),
+            Self::Hairpin(ip) => write!(f, "{ip} . {ip}"),
         }
     }
 }
@@ -102,7 +143,8 @@ impl fmt::Display for Key {
 pub struct Ruleset {
     /// Chain name → its rules.
     pub chains: BTreeMap<String, Vec<Rule>>,
-    /// Map name → element key → the chain its verdict goes to.
+    /// Map name → element key → the chain its verdict goes to (empty for set
+    /// elements, `Key::has_verdict`).
     pub elements: BTreeMap<&'static str, BTreeMap<Key, String>>,
     /// ClientIP affinity sets: name → timeout seconds.
     pub sets: BTreeMap<String, i32>,
@@ -114,35 +156,33 @@ fn hash(s: &str) -> String {
     d.iter().take(6).map(|b| format!("{b:02x}")).collect()
 }
 
-fn endpoint_chain(sp: &ServicePort, e: &Endpoint) -> String {
-    format!("sep-{}", hash(&format!("{}/{}:{}", sp.id, e.ip, e.port)))
-}
-
 fn affinity_set(sp: &ServicePort, e: &Endpoint) -> String {
     format!("aff-{}", hash(&format!("{}/{}:{}", sp.id, e.ip, e.port)))
 }
 
-/// Rules that spread traffic over `eps`: affinity first, then a random pick.
+/// Rules that spread traffic over `eps`: a returning client to its endpoint first
+/// (affinity), then a random pick.
 fn spread(sp: &ServicePort, eps: &[&Endpoint], rules: &mut Vec<Rule>) {
+    let dnat = |e: &Endpoint, pick: Pick| Rule::Dnat {
+        pick,
+        affinity: sp.affinity_timeout.map(|_| affinity_set(sp, e)),
+        proto: sp.proto,
+        ip: e.ip,
+        port: e.port,
+    };
     if sp.affinity_timeout.is_some() {
         for e in eps {
-            rules.push(Rule::AffinityGoto {
-                set: affinity_set(sp, e),
-                chain: endpoint_chain(sp, e),
-            });
+            rules.push(dnat(e, Pick::Returning(affinity_set(sp, e))));
         }
     }
     let n = eps.len();
     for (i, e) in eps.iter().enumerate() {
-        let chain = endpoint_chain(sp, e);
-        rules.push(if i + 1 == n {
-            Rule::Goto(chain)
+        let pick = if i + 1 == n {
+            Pick::Always
         } else {
-            Rule::RandomGoto {
-                modulus: u32::try_from(n - i).unwrap_or(u32::MAX),
-                chain,
-            }
-        });
+            Pick::Random(u32::try_from(n - i).unwrap_or(u32::MAX))
+        };
+        rules.push(dnat(e, pick));
     }
 }
 
@@ -173,7 +213,6 @@ impl Ruleset {
         let (svc, ext) = (format!("svc-{h}"), format!("ext-{h}"));
         let internal = sp.usable(sp.internal_local);
         let external = sp.usable(sp.external_local);
-        let all = sp.usable(false);
 
         for ip in &sp.cluster_ips {
             let key = Key::Addr(*ip, proto, sp.port);
@@ -206,7 +245,8 @@ impl Ruleset {
             spread(sp, &internal, &mut rules);
             self.chains.insert(svc.clone(), rules);
         }
-        if exposed && !external.is_empty() {
+        let external = if exposed { external } else { Vec::new() };
+        if !external.is_empty() {
             let rules = if sp.external_local {
                 // Local policy keeps the client address: no masquerade, local endpoints only.
                 let mut r = Vec::new();
@@ -221,120 +261,15 @@ impl Ruleset {
             };
             self.chains.insert(ext, rules);
         }
-        for e in all {
-            let mut rules = vec![Rule::MasqueradeFrom(e.ip)];
+        // Every endpoint a rule may DNAT to: its hairpin pair and affinity set.
+        for e in internal.iter().chain(&external) {
+            self.element(HAIRPIN, Key::Hairpin(e.ip), "");
             if let Some(timeout) = sp.affinity_timeout {
-                let set = affinity_set(sp, e);
-                rules.push(Rule::AffinityUpdate(set.clone()));
-                self.sets.insert(set, timeout);
+                self.sets.insert(affinity_set(sp, e), timeout);
             }
-            rules.push(Rule::Dnat {
-                proto,
-                ip: e.ip,
-                port: e.port,
-            });
-            self.chains.insert(endpoint_chain(sp, e), rules);
         }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn endpoint_chain_of(r: &Rule) -> &str {
-        match r {
-            Rule::RandomGoto { chain, .. } | Rule::Goto(chain) => chain,
-            _ => panic!("{r:?} goes to no endpoint"),
-        }
-    }
-
-    fn port(endpoints: Vec<Endpoint>) -> ServicePort {
-        ServicePort {
-            id: "default/web:http:tcp".into(),
-            cluster_ips: vec!["10.43.0.9".parse().unwrap()],
-            port: 80,
-            proto: Proto::Tcp,
-            node_port: Some(30080),
-            external_ips: vec![],
-            affinity_timeout: None,
-            external_local: false,
-            internal_local: false,
-            endpoints,
-        }
-    }
-
-    fn ep(ip: &str, ready: bool) -> Endpoint {
-        Endpoint {
-            ip: ip.parse().unwrap(),
-            port: 8080,
-            ready,
-            serving: ready,
-            terminating: false,
-            local: true,
-        }
-    }
-
-    #[test]
-    fn services_with_endpoints_dnat_and_without_reject() {
-        let cidr: Ipv4Net = "10.42.0.0/16".parse().unwrap();
-        let rs = Ruleset::build(
-            &[port(vec![
-                ep("10.42.0.5", true),
-                ep("10.42.0.6", true),
-                ep("10.42.0.7", false),
-            ])],
-            cidr,
-        );
-        let key = Key::Addr("10.43.0.9".parse().unwrap(), Proto::Tcp, 80);
-        let svc = &rs.elements[SERVICE_IPS][&key];
-        let rules = &rs.chains[svc];
-        assert!(
-            matches!(&rules[1], Rule::RandomGoto { modulus: 2, .. }),
-            "{rules:?}"
-        );
-        assert!(matches!(&rules[2], Rule::Goto(_)), "{rules:?}");
-        assert_eq!(
-            rules[1].to_string(),
-            format!(
-                "numgen random mod 2 == 0 goto {}",
-                endpoint_chain_of(&rules[1])
-            )
-        );
-        assert!(rs.elements[SERVICE_NODEPORTS].contains_key(&Key::NodePort(Proto::Tcp, 30080)));
-        assert_eq!(
-            rs.chains.keys().filter(|c| c.starts_with("sep-")).count(),
-            2,
-            "not-ready endpoints get no chain"
-        );
-
-        let empty = Ruleset::build(&[port(vec![ep("10.42.0.7", false)])], cidr);
-        assert_eq!(empty.elements[NO_ENDPOINT_SERVICES][&key], REJECT);
-        assert!(empty.elements[SERVICE_IPS].is_empty());
-    }
-
-    #[test]
-    fn endpoints_are_picked_with_falling_odds_for_an_even_spread() {
-        // 1/3, then 1/2 of the rest, then the rest: each endpoint gets a third.
-        let cidr: Ipv4Net = "10.42.0.0/16".parse().unwrap();
-        let rs = Ruleset::build(
-            &[port(vec![
-                ep("10.42.0.5", true),
-                ep("10.42.0.6", true),
-                ep("10.42.0.7", true),
-            ])],
-            cidr,
-        );
-        let key = Key::Addr("10.43.0.9".parse().unwrap(), Proto::Tcp, 80);
-        let rules = &rs.chains[&rs.elements[SERVICE_IPS][&key]];
-        let odds: Vec<Option<u32>> = rules[1..]
-            .iter()
-            .map(|r| match r {
-                Rule::RandomGoto { modulus, .. } => Some(*modulus),
-                Rule::Goto(_) => None,
-                other => panic!("{other:?}"),
-            })
-            .collect();
-        assert_eq!(odds, [Some(3), Some(2), None]);
-    }
-}
+mod tests;

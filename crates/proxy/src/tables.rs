@@ -1,6 +1,7 @@
 //! Which nftables table holds what. The proxy owns a main table (`ip <table>`) for
 //! what is not per service: the filter hooks that reject connections to services
-//! without endpoints, and masquerading on the way out. Each service's chains, affinity
+//! without endpoints, and masquerading on the way out (marked traffic, and hairpin
+//! connections by the `hairpin-endpoints` set). Each service's chains, affinity
 //! sets and DNAT map elements live in one of K shard tables (`ip <table>-svc-<i>`),
 //! picked by a stable hash of the service's namespace and name; each shard has its own
 //! nat hooks and maps.
@@ -16,7 +17,9 @@
 use sha2::{Digest, Sha256};
 
 use crate::programmed::ServiceKey;
-use crate::rules::{MARK_FOR_MASQUERADE, NO_ENDPOINT_NODEPORTS, NO_ENDPOINT_SERVICES, REJECT};
+use crate::rules::{
+    HAIRPIN, MARK_FOR_MASQUERADE, NO_ENDPOINT_NODEPORTS, NO_ENDPOINT_SERVICES, REJECT,
+};
 use crate::rules::{SERVICE_IPS, SERVICE_NODEPORTS};
 
 /// Shards at any size: at 10,000 services each holds ~1/16 of the chains, so a
@@ -102,9 +105,10 @@ impl Tables {
     }
 
     /// The index of the table whose `map` holds an element claimed by `svc`: the
-    /// rejection maps are in the main table, the DNAT maps in the service's shard.
+    /// rejection maps and the hairpin set are in the main table, the DNAT maps in the
+    /// service's shard.
     pub fn element_table(&self, map: &str, svc: &ServiceKey) -> usize {
-        if map == NO_ENDPOINT_SERVICES || map == NO_ENDPOINT_NODEPORTS {
+        if [NO_ENDPOINT_SERVICES, NO_ENDPOINT_NODEPORTS, HAIRPIN].contains(&map) {
             0
         } else {
             self.shard_of(svc)
@@ -169,8 +173,24 @@ impl Tables {
                 ),
             ],
         );
+        line(
+            s,
+            format!("add set {t} {HAIRPIN} {{ type ipv4_addr . ipv4_addr ; }}"),
+        );
         let post = ("nat", "postrouting", 100);
-        chain(s, &t, "nat-postrouting", Some(post), &["jump masquerading"]);
+        // An endpoint reaching itself through a service: its own address as the source
+        // would make it answer itself, so it is masqueraded (upstream marks these in
+        // the endpoint's chain; there are none here, `rules.rs`).
+        let hairpin = format!(
+            "ct status dnat ip saddr . ip daddr @{HAIRPIN} meta mark set meta mark | 0x4000"
+        );
+        chain(
+            s,
+            &t,
+            "nat-postrouting",
+            Some(post),
+            &[&hairpin, "jump masquerading"],
+        );
         // Before DNAT: refuse connections to services that have no endpoints.
         for (name, hook) in [
             ("filter-prerouting", "prerouting"),
@@ -251,6 +271,7 @@ mod tests {
         let web = ("default".to_string(), "web".to_string());
         assert_eq!(t.shard_of(&web), Tables::new("q", 4).shard_of(&web));
         assert_eq!(t.element_table(NO_ENDPOINT_SERVICES, &web), 0);
+        assert_eq!(t.element_table(HAIRPIN, &web), 0);
         assert_eq!(t.element_table(SERVICE_IPS, &web), t.shard_of(&web));
     }
 }

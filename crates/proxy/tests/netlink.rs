@@ -144,9 +144,18 @@ fn netlink_changes_program_what_nft_scripts_program() {
             .map(|i| (list(text.name(i)), list(netlink.name(i))))
             .collect();
         let all: String = listed.iter().map(|(t, _)| t.as_str()).collect();
-        assert!(all.contains("numgen random mod 3 0 goto"), "{all}");
+        assert!(
+            all.contains("numgen random mod 3 0 meta l4proto tcp dnat to 10.42.0.5:8080"),
+            "{all}"
+        );
+        assert!(all.contains("ip saddr @aff-"), "{all}");
         assert!(all.contains("update @aff-"), "{all}");
         assert!(all.contains("no-endpoint-services"), "{all}");
+        assert!(!all.contains("sep-"), "no chain per endpoint:\n{all}");
+        // Every endpoint in use once, 10.42.0.8 (two services' in generation 1) too.
+        let main = &listed[0].0;
+        let pairs = main.matches(" . 10.42.0.").count();
+        assert_eq!(pairs, if generation == 0 { 6 } else { 4 }, "{main}");
         let used = listed[1..]
             .iter()
             .filter(|(t, _)| t.contains(" : goto "))

@@ -1,6 +1,7 @@
 //! The proxy against the real kernel: an endpoint (busybox httpd) in a network
 //! namespace, Services and EndpointSlices created through the real API server, and
-//! curl from the host through the ClusterIP and a NodePort. Needs root, as CI has.
+//! curl from the host through the ClusterIP and a NodePort, and from the endpoint to
+//! itself through the ClusterIP (hairpin). Needs root, as CI has.
 
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -133,7 +134,9 @@ async fn services_reach_endpoints_through_nftables() {
     let opts = proxy::Options {
         table: TABLE.into(),
         node_name: "node-a".into(),
-        cluster_cidr: "10.42.0.0/16".parse().unwrap(),
+        // The endpoint's network is the pod network, so only the hairpin rule
+        // masquerades its connections to itself.
+        cluster_cidr: "10.199.0.0/16".parse().unwrap(),
         min_sync_interval: Duration::from_millis(10),
         shards: proxy::DEFAULT_SHARDS,
     };
@@ -184,6 +187,24 @@ async fn services_reach_endpoints_through_nftables() {
     let body = tokio::task::spawn_blocking(move || {
         wait_until("NodePort answers", || {
             curl(&via_node_port).ok().filter(|b| b.contains("endpoint"))
+        })
+    })
+    .await
+    .unwrap();
+    assert_eq!(body, "hello from endpoint\n");
+
+    // Hairpin: the endpoint reaches itself through the ClusterIP. Unmasqueraded, the
+    // connection would arrive from its own address and the answer never reach curl.
+    let via_cluster_ip = format!("http://{cluster_ip}/");
+    let body = tokio::task::spawn_blocking(move || {
+        wait_until("the endpoint reaches itself", || {
+            let out = Command::new("ip")
+                .args(["netns", "exec", NS, "curl", "-sS", "--max-time", "3"])
+                .arg(&via_cluster_ip)
+                .output()
+                .ok()?;
+            Some(String::from_utf8_lossy(&out.stdout).into_owned())
+                .filter(|b| b.contains("endpoint"))
         })
     })
     .await

@@ -1,12 +1,10 @@
 //! Rules, map elements and table changes as nf_tables messages, as `nft` compiles
 //! the same commands.
 
-use std::net::Ipv4Addr;
-
 use super::batch::{Batch, NFPROTO_IPV4};
 use crate::model::Proto;
 use crate::nft::Op;
-use crate::rules::{Key, MARK_FOR_MASQUERADE, Rule};
+use crate::rules::{Key, MARK_FOR_MASQUERADE, Pick, Rule};
 
 // linux/netfilter/nf_tables.h, netlink.h, nf_nat.h
 const NFT_MSG_NEWCHAIN: u16 = 3;
@@ -100,40 +98,42 @@ impl Batch {
                 }
                 self.jump(NFT_JUMP, MARK_FOR_MASQUERADE);
             }
-            Rule::MasqueradeFrom(ip) => {
-                self.saddr(4);
-                self.cmp(NFT_CMP_EQ, &ip.octets());
-                self.jump(NFT_JUMP, MARK_FOR_MASQUERADE);
-            }
             Rule::Masquerade => self.jump(NFT_JUMP, MARK_FOR_MASQUERADE),
-            Rule::AffinityGoto { set, chain } => {
-                self.saddr(4);
-                self.expr("lookup", |b| {
-                    b.u32(2, REG1);
-                    b.str(1, set);
-                });
-                self.jump(NFT_GOTO, chain);
-            }
-            Rule::AffinityUpdate(set) => {
-                self.saddr(4);
-                self.expr("dynset", |b| {
-                    b.u32(4, REG1);
-                    b.u32(3, NFT_DYNSET_OP_UPDATE);
-                    b.str(1, set);
-                });
-            }
-            Rule::RandomGoto { modulus, chain } => {
-                self.expr("numgen", |b| {
-                    b.u32(1, REG1);
-                    b.u32(2, *modulus);
-                    b.u32(3, NFT_NG_RANDOM);
-                    b.u32(4, 0);
-                });
-                self.cmp(NFT_CMP_EQ, &[0; 4]);
-                self.jump(NFT_GOTO, chain);
-            }
             Rule::Goto(chain) => self.jump(NFT_GOTO, chain),
-            Rule::Dnat { proto, ip, port } => {
+            Rule::Dnat {
+                pick,
+                affinity,
+                proto,
+                ip,
+                port,
+            } => {
+                match pick {
+                    Pick::Returning(set) => {
+                        self.saddr(4);
+                        self.expr("lookup", |b| {
+                            b.u32(2, REG1);
+                            b.str(1, set);
+                        });
+                    }
+                    Pick::Random(modulus) => {
+                        self.expr("numgen", |b| {
+                            b.u32(1, REG1);
+                            b.u32(2, *modulus);
+                            b.u32(3, NFT_NG_RANDOM);
+                            b.u32(4, 0);
+                        });
+                        self.cmp(NFT_CMP_EQ, &[0; 4]);
+                    }
+                    Pick::Always => {}
+                }
+                if let Some(set) = affinity {
+                    self.saddr(4);
+                    self.expr("dynset", |b| {
+                        b.u32(4, REG1);
+                        b.u32(3, NFT_DYNSET_OP_UPDATE);
+                        b.str(1, set);
+                    });
+                }
                 self.expr("meta", |b| {
                     b.u32(2, NFT_META_L4PROTO);
                     b.u32(1, REG1);
@@ -152,7 +152,7 @@ impl Batch {
         }
     }
 
-    /// One element of a map or set, `key` and, for a verdict map, `goto <chain>`.
+    /// One element of a map or set: `key` and, for a verdict map, `goto <chain>`.
     fn element(&mut self, key: &Key, chain: Option<&str>) {
         self.nest(1);
         self.value(1, &key_bytes(key));
@@ -209,7 +209,7 @@ impl Batch {
                 self.str(1, table);
                 self.str(2, map);
                 self.nest(3);
-                self.element(key, Some(chain));
+                self.element(key, *chain);
                 self.end_nest();
             }
             Op::DeleteChain(name) => {
@@ -243,16 +243,22 @@ fn key_bytes(key: &Key) -> Vec<u8> {
         f[..bytes.len()].copy_from_slice(bytes);
         f
     };
-    let (ip, proto, port): (Option<Ipv4Addr>, Proto, u16) = match key {
-        Key::Addr(ip, proto, port) => (Some(*ip), *proto, *port),
-        Key::NodePort(proto, port) => (None, *proto, *port),
-    };
     let mut out = Vec::with_capacity(12);
-    if let Some(ip) = ip {
-        out.extend_from_slice(&ip.octets());
+    match key {
+        Key::Addr(ip, proto, port) => {
+            out.extend_from_slice(&ip.octets());
+            out.extend_from_slice(&field(&[proto_number(*proto)]));
+            out.extend_from_slice(&field(&port.to_be_bytes()));
+        }
+        Key::NodePort(proto, port) => {
+            out.extend_from_slice(&field(&[proto_number(*proto)]));
+            out.extend_from_slice(&field(&port.to_be_bytes()));
+        }
+        Key::Hairpin(ip) => {
+            out.extend_from_slice(&ip.octets());
+            out.extend_from_slice(&ip.octets());
+        }
     }
-    out.extend_from_slice(&field(&[proto_number(proto)]));
-    out.extend_from_slice(&field(&port.to_be_bytes()));
     out
 }
 
@@ -266,5 +272,7 @@ mod tests {
         assert_eq!(key_bytes(&k), [10, 43, 0, 9, 6, 0, 0, 0, 0, 80, 0, 0]);
         let k = Key::NodePort(Proto::Tcp, 30081);
         assert_eq!(key_bytes(&k), [6, 0, 0, 0, 0x75, 0x81, 0, 0]);
+        let k = Key::Hairpin("10.42.0.5".parse().unwrap());
+        assert_eq!(key_bytes(&k), [10, 42, 0, 5, 10, 42, 0, 5]);
     }
 }
