@@ -221,33 +221,33 @@ fn list_tables(tables: &[String], what: &str) -> String {
         .collect()
 }
 
-/// The tables' size as `nft` lists them: chains, rules, map elements.
+/// The tables' size as `nft` lists them: chains, rules, map and set elements.
 fn table_size(tables: &proxy::tables::Tables) -> String {
     let t = Instant::now();
     let text = list_tables(tables.names(), "table");
-    let chains = text
-        .lines()
-        .filter(|l| l.trim_start().starts_with("chain "))
-        .count();
+    let (mut chains, mut rules, mut in_set) = (0, 0, false);
+    for l in text.lines().map(str::trim) {
+        if l.starts_with("set ") || l.starts_with("map ") {
+            in_set = true;
+        } else if in_set {
+            in_set = l != "}";
+        } else if l.starts_with("chain ") {
+            chains += 1;
+        } else if !l.is_empty() && !l.starts_with("table ") && !l.starts_with("type ") && l != "}" {
+            rules += 1;
+        }
+    }
     let elements = text.matches(": goto ").count();
-    let rules = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| {
-            !l.is_empty()
-                && !l.starts_with("chain ")
-                && !l.starts_with("map ")
-                && !l.starts_with("set ")
-                && !l.starts_with("type ")
-                && !l.starts_with("flags ")
-                && !l.starts_with("elements ")
-                && !l.contains(": goto ")
-                && !l.starts_with("table ")
-                && *l != "}"
+    // The hairpin set's elements, `ip . ip`: the only pairs of addresses listed.
+    let pairs = text
+        .split([',', '{', '}', '\n'])
+        .filter(|e| {
+            let f: Vec<&str> = e.trim().split(" . ").collect();
+            f.len() == 2 && f.iter().all(|x| x.parse::<Ipv4Addr>().is_ok())
         })
         .count();
     format!(
-        "{chains} chains, {rules} rules, {elements} map elements ({} lines; `nft list table` of each took {:.2}s)",
+        "{chains} chains, {rules} rules, {elements} map elements, {pairs} hairpin pairs ({} lines; `nft list table` of each took {:.2}s)",
         text.lines().count(),
         t.elapsed().as_secs_f64()
     )
