@@ -31,23 +31,33 @@ fn cm(name: &str) -> ConfigMap {
     .expect("configmap")
 }
 
-fn report(what: &str, n: usize, total: Duration, mut lat: Vec<Duration>) -> f64 {
-    lat.sort();
-    let rate = n as f64 / total.as_secs_f64();
-    println!(
-        "{what:<34} {rate:>9.0}/s  p50 {:>7.2}ms  p99 {:>7.2}ms",
-        bench::percentile(&lat, 50.0).as_secs_f64() * 1e3,
-        bench::percentile(&lat, 99.0).as_secs_f64() * 1e3
-    );
-    rate
+/// One phase's figures: n operations in `total`, their latencies and the CPU the whole
+/// process used meanwhile.
+struct Phase {
+    total: Duration,
+    lat: Vec<Duration>,
+    cpu: Duration,
 }
 
-async fn timed<F, Fut>(n: usize, f: F) -> (Duration, Vec<Duration>)
+/// Prints a phase; returns (operations per second, CPU per operation in µs).
+fn report(what: &str, n: usize, mut p: Phase) -> (f64, f64) {
+    p.lat.sort();
+    let rate = n as f64 / p.total.as_secs_f64();
+    let cpu_us = p.cpu.as_secs_f64() * 1e6 / n as f64;
+    println!(
+        "{what:<34} {rate:>9.0}/s  p50 {:>7.2}ms  p99 {:>7.2}ms  cpu {cpu_us:>6.1}us/op",
+        bench::percentile(&p.lat, 50.0).as_secs_f64() * 1e3,
+        bench::percentile(&p.lat, 99.0).as_secs_f64() * 1e3
+    );
+    (rate, cpu_us)
+}
+
+async fn timed<F, Fut>(n: usize, f: F) -> Phase
 where
     F: Fn(usize) -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
-    let start = Instant::now();
+    let (start, cpu) = (Instant::now(), bench::process_cpu_time());
     let lat: Vec<Duration> = futures::stream::iter(0..n)
         .map(|i| {
             let fut = f(i);
@@ -60,7 +70,11 @@ where
         .buffer_unordered(CONCURRENCY)
         .collect()
         .await;
-    (start.elapsed(), lat)
+    Phase {
+        total: start.elapsed(),
+        lat,
+        cpu: bench::process_cpu_time() - cpu,
+    }
 }
 
 #[tokio::main(flavor = "multi_thread")]
@@ -75,7 +89,7 @@ async fn main() {
     let raw: Arc<dyn Store> =
         Arc::new(store::sqlite::SqliteStore::open(dir.path().join("raw.db")).expect("store"));
     let body = Bytes::from(serde_json::to_vec(&cm("x")).expect("json"));
-    let (t, lat) = timed(n, |i| {
+    let phase = timed(n, |i| {
         let (raw, body) = (raw.clone(), body.clone());
         async move {
             raw.create(&format!("/registry/configmaps/default/cm-{i}"), body)
@@ -84,8 +98,8 @@ async fn main() {
         }
     })
     .await;
-    let raw_create = report("store: create (50 writers)", n, t, lat);
-    let (t, lat) = timed(n, |i| {
+    let raw_create = report("store: create (50 writers)", n, phase);
+    let phase = timed(n, |i| {
         let raw = raw.clone();
         async move {
             raw.get(&format!("/registry/configmaps/default/cm-{i}"))
@@ -94,7 +108,7 @@ async fn main() {
         }
     })
     .await;
-    report("store: get", n, t, lat);
+    report("store: get", n, phase);
     let t = Instant::now();
     let listed = raw
         .list("/registry/configmaps/default/", Default::default())
@@ -114,7 +128,7 @@ async fn main() {
     // Built beforehand, as the raw store's value is: the harness's own work is not
     // the API server's.
     let objects: Vec<ConfigMap> = (0..n).map(|i| cm(&format!("cm-{i}"))).collect();
-    let (t, lat) = timed(n, |i| {
+    let phase = timed(n, |i| {
         let (api, object) = (api.clone(), &objects[i]);
         async move {
             api.create(&PostParams::default(), object)
@@ -123,15 +137,15 @@ async fn main() {
         }
     })
     .await;
-    let api_create = report("api: create (50 clients)", n, t, lat);
-    let (t, lat) = timed(n, |i| {
+    let api_create = report("api: create (50 clients)", n, phase);
+    let phase = timed(n, |i| {
         let api = api.clone();
         async move {
             api.get(&format!("cm-{i}")).await.expect("get");
         }
     })
     .await;
-    report("api: get", n, t, lat);
+    report("api: get", n, phase);
     let t = Instant::now();
     let listed = api.list(&ListParams::default()).await.expect("list");
     println!(
@@ -190,6 +204,11 @@ async fn main() {
     );
     println!(
         "api create throughput / raw store create throughput = {:.2}",
-        api_create / raw_create
+        api_create.0 / raw_create.0
+    );
+    // The same comparison in CPU, which other load on a shared machine moves far less.
+    println!(
+        "api create cpu per object / raw store create cpu per object = {:.2}",
+        api_create.1 / raw_create.1
     );
 }
