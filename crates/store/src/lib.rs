@@ -7,10 +7,12 @@
 
 pub mod cache;
 pub mod etcd;
+mod live;
 pub mod sqlite;
 pub mod testing;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -83,12 +85,15 @@ pub struct ListResult {
 
 /// A stream of changes in revision order, without gaps. It ends with an `Err` when the
 /// watch cannot go on (compaction, a watcher too slow to keep up, the backend lost).
-pub type WatchStream = BoxStream<'static, Result<Event>>;
+///
+/// Events are shared: every watcher of a change gets the same `Arc`, so delivering to
+/// a thousand watchers copies no key or value.
+pub type WatchStream = BoxStream<'static, Result<Arc<Event>>>;
 
 /// One item of a [`Store::watch_progress`] stream.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum WatchItem {
-    Event(Event),
+    Event(Arc<Event>),
     /// Every event under the watched prefix up to this revision has been delivered,
     /// though none of them may have carried it (etcd's progress notification).
     Progress(Revision),

@@ -171,18 +171,25 @@ impl Store for MemoryStore {
         let inner = self.inner.lock();
         let rx = self.tx.subscribe();
         let start = if after == 0 { inner.rev } else { after };
-        let backlog: Vec<Event> = inner
+        let backlog: Vec<Arc<Event>> = inner
             .history
             .iter()
             .filter(|e| e.revision() > start && e.kv.key.starts_with(prefix))
             .cloned()
+            .map(Arc::new)
             .collect();
         let last = backlog.last().map(|e| e.revision()).unwrap_or(start);
         let prefix = prefix.to_string();
         let live = tokio_stream::wrappers::BroadcastStream::new(rx).filter_map(move |e| {
             let keep =
                 matches!(&e, Ok(ev) if ev.revision() > last && ev.kv.key.starts_with(&prefix));
-            async move { if keep { e.ok().map(Ok) } else { None } }
+            async move {
+                if keep {
+                    e.ok().map(|e| Ok(Arc::new(e)))
+                } else {
+                    None
+                }
+            }
         });
         Ok(futures::stream::iter(backlog.into_iter().map(Ok))
             .chain(live)

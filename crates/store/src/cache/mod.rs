@@ -31,7 +31,7 @@ pub struct CacheConfig {
     pub history: usize,
     /// How far (in events of its resource type) a watcher may fall behind the newest
     /// before it counts as too slow and is closed; the watchers of a type share one
-    /// ring of this size (rounded up to a power of two).
+    /// log of this size.
     pub watcher_buffer: usize,
     /// How long a list at the latest revision waits for the cache to catch up before
     /// the backend serves it.

@@ -2,14 +2,16 @@
 //! event, the window of recent events and the watchers it feeds.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::{Stream, StreamExt};
 use parking_lot::Mutex;
-use tokio::sync::broadcast;
 
 use super::CacheConfig;
+use crate::live::{Follower, Live, Log};
 use crate::{
     Error, Event, EventKind, KeyValue, ListOptions, ListResult, ProgressStream, Result, Revision,
     Store, WatchItem, WatchStream,
@@ -26,6 +28,10 @@ pub(super) struct ResourceCache {
     fresh: tokio::sync::watch::Sender<Revision>,
     /// Why the upstream watch ended, for the watchers' streams to end with.
     failure: Arc<Mutex<Option<Error>>>,
+    /// Live events for the watchers, which each read this one log themselves rather
+    /// than being sent a copy: with a thousand watchers, per-watcher sends were the
+    /// cost of delivery. Closed when the upstream watch ends, which ends them.
+    live: Arc<Log>,
 }
 
 struct State {
@@ -36,10 +42,6 @@ struct State {
     /// Every event under the root after `window_start`, in revision order.
     history: VecDeque<Arc<Event>>,
     window_start: Revision,
-    /// Live events for the watchers, which read this one ring themselves rather than
-    /// being sent a copy each: with a thousand watchers, per-watcher sends were the
-    /// cost of delivery. Dropped when the upstream watch ends, which ends them.
-    live: Option<broadcast::Sender<Arc<Event>>>,
     /// Why the upstream watch ended; the cache is then replaced on next use.
     failed: Option<Error>,
 }
@@ -60,18 +62,17 @@ impl ResourceCache {
             .into_iter()
             .map(|kv| (kv.key.clone(), kv))
             .collect();
-        let (live, _) = broadcast::channel(config.watcher_buffer.max(1));
         let cache = Arc::new(Self {
             inner,
             config,
             progress,
             failure: Arc::new(Mutex::new(None)),
+            live: Log::new(config.watcher_buffer),
             state: Mutex::new(State {
                 objects,
                 revision: start,
                 history: VecDeque::new(),
                 window_start: start,
-                live: Some(live),
                 failed: None,
             }),
             fresh: tokio::sync::watch::Sender::new(start),
@@ -100,62 +101,72 @@ impl ResourceCache {
         st.window_start = st.window_start.max(revision);
     }
 
-    async fn pump(self: Arc<Self>, mut upstream: ProgressStream) {
+    async fn pump(self: Arc<Self>, upstream: ProgressStream) {
+        // Everything the upstream has ready goes in under one lock and out to the
+        // watchers with one wake-up.
+        let mut upstream = upstream.ready_chunks(1024);
         let ended = loop {
-            match upstream.next().await {
-                Some(Ok(WatchItem::Event(event))) => self.deliver(event),
-                Some(Ok(WatchItem::Progress(revision))) => {
-                    let mut st = self.state.lock();
-                    st.revision = st.revision.max(revision);
-                    let now = st.revision;
-                    drop(st);
-                    self.fresh.send_replace(now);
+            let Some(items) = upstream.next().await else {
+                break Error::WatchClosed {
+                    reason: "the store's watch ended".into(),
+                };
+            };
+            let mut events = Vec::with_capacity(items.len());
+            let mut progress = None;
+            let mut failed = None;
+            for item in items {
+                match item {
+                    Ok(WatchItem::Event(event)) => events.push(event),
+                    Ok(WatchItem::Progress(revision)) => progress = Some(revision),
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
                 }
-                Some(Err(e)) => break e,
-                None => {
-                    break Error::WatchClosed {
-                        reason: "the store's watch ended".into(),
-                    };
-                }
+            }
+            self.deliver(events, progress);
+            if let Some(e) = failed {
+                break e;
             }
         };
         tracing::debug!(error = %ended, "watch cache restarts on next use");
         *self.failure.lock() = Some(ended.clone());
-        let mut st = self.state.lock();
-        // Watchers get what was sent, then the end of the ring.
-        st.live = None;
-        st.failed = Some(ended);
-        drop(st);
+        self.state.lock().failed = Some(ended);
+        // Watchers get what was sent, then the end of the log.
+        self.live.close();
         // Waiting lists wake up and go to the backend.
         self.fresh.send_modify(|_| {});
     }
 
-    fn deliver(&self, event: Event) {
+    /// Applies upstream events (and a progress report after them) to the cache and
+    /// hands the events to the watchers.
+    fn deliver(&self, events: Vec<Arc<Event>>, progress: Option<Revision>) {
         let mut st = self.state.lock();
-        match event.kind {
-            EventKind::Create | EventKind::Update => {
-                st.objects.insert(event.kv.key.clone(), event.kv.clone());
+        for event in &events {
+            match event.kind {
+                EventKind::Create | EventKind::Update => {
+                    st.objects.insert(event.kv.key.clone(), event.kv.clone());
+                }
+                EventKind::Delete => {
+                    st.objects.remove(&event.kv.key);
+                }
             }
-            EventKind::Delete => {
-                st.objects.remove(&event.kv.key);
+            st.revision = st.revision.max(event.revision());
+            st.history.push_back(event.clone());
+            if st.history.len() > self.config.history
+                && let Some(old) = st.history.pop_front()
+            {
+                st.window_start = old.revision();
             }
         }
-        st.revision = st.revision.max(event.revision());
+        st.revision = st.revision.max(progress.unwrap_or(0));
         let now = st.revision;
-        let event = Arc::new(event);
-        st.history.push_back(event.clone());
-        if st.history.len() > self.config.history
-            && let Some(old) = st.history.pop_front()
-        {
-            st.window_start = old.revision();
-        }
-        let sender = st.live.clone();
         drop(st);
-        // Sent outside the lock, as waking the watchers takes a while. A watcher that
-        // subscribes in between finds this event in the history too, and skips the
-        // live copy by its revision; only this task sends, so the order holds.
-        if let Some(sender) = sender {
-            let _ = sender.send(event);
+        // Published outside the lock, as waking the watchers takes a while. A watcher
+        // that starts in between finds these events in the history too, and skips the
+        // live copies by their revision; only this task publishes, so the order holds.
+        if !events.is_empty() {
+            self.live.publish(events);
         }
         self.fresh.send_replace(now);
     }
@@ -218,79 +229,66 @@ impl ResourceCache {
         if after < st.window_start {
             return Ok(None);
         }
-        let replay: VecDeque<Event> = st
+        let replay: VecDeque<Arc<Event>> = st
             .history
             .iter()
             .filter(|e| e.revision() > after && e.kv.key.starts_with(prefix))
-            .map(|e| (**e).clone())
+            .cloned()
             .collect();
-        let Some(live) = st.live.as_ref().map(|l| l.subscribe()) else {
-            return Err(Error::Internal("the watch cache has no live events".into()));
-        };
         // Live events up to the last one in the history are in the replay already.
         let last = st.history.back().map_or(after, |e| e.revision()).max(after);
+        let live = self.live.follow(prefix, last);
         drop(st);
-        let watch = CacheWatch {
-            replay,
-            live,
-            prefix: prefix.to_string(),
-            last,
-            capacity: self.config.watcher_buffer,
-            failure: self.failure.clone(),
-            ended: false,
-        };
         Ok(Some(
-            futures::stream::unfold(watch, |mut w| async move {
-                let item = w.next().await?;
-                Some((item, w))
-            })
+            CacheWatch {
+                replay,
+                live,
+                capacity: self.config.watcher_buffer,
+                failure: self.failure.clone(),
+                ended: false,
+            }
             .boxed(),
         ))
     }
 }
 
-/// One watcher of the cache: the history it asked for, then the live ring.
+/// One watcher of the cache: the history it asked for, then the live log.
 struct CacheWatch {
-    replay: VecDeque<Event>,
-    live: broadcast::Receiver<Arc<Event>>,
-    prefix: String,
-    /// The revision after which live events are new to this watcher.
-    last: Revision,
+    replay: VecDeque<Arc<Event>>,
+    live: Follower,
     capacity: usize,
     failure: Arc<Mutex<Option<Error>>>,
     ended: bool,
 }
 
-impl CacheWatch {
-    async fn next(&mut self) -> Option<Result<Event>> {
-        if let Some(ev) = self.replay.pop_front() {
-            return Some(Ok(ev));
+impl Stream for CacheWatch {
+    type Item = Result<Arc<Event>>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let w = self.get_mut();
+        if let Some(ev) = w.replay.pop_front() {
+            return Poll::Ready(Some(Ok(ev)));
         }
-        while !self.ended {
-            match self.live.recv().await {
-                Ok(ev) => {
-                    if ev.revision() <= self.last || !ev.kv.key.starts_with(&self.prefix) {
-                        continue;
-                    }
-                    self.last = ev.revision();
-                    return Some(Ok((*ev).clone()));
-                }
-                Err(broadcast::error::RecvError::Lagged(_)) => {
-                    self.ended = true;
-                    let capacity = self.capacity;
-                    return Some(Err(Error::WatchClosed {
-                        reason: format!(
-                            "watcher too slow: more than {capacity} events behind; watch again"
-                        ),
-                    }));
-                }
-                Err(broadcast::error::RecvError::Closed) => {
-                    self.ended = true;
-                    return self.failure.lock().clone().map(Err);
-                }
+        if w.ended {
+            return Poll::Ready(None);
+        }
+        match w.live.poll_next(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Live::Event(ev)) => Poll::Ready(Some(Ok(ev))),
+            Poll::Ready(Live::Lagged(_)) => {
+                w.ended = true;
+                let capacity = w.capacity;
+                Poll::Ready(Some(Err(Error::WatchClosed {
+                    reason: format!(
+                        "watcher too slow: more than {capacity} events behind; watch again"
+                    ),
+                })))
+            }
+            Poll::Ready(Live::Closed) => {
+                w.ended = true;
+                Poll::Ready(w.failure.lock().clone().map(Err))
             }
         }
-        None
     }
 }
 

@@ -3,6 +3,8 @@
 //! returns only once etcd has confirmed the watch, so a write made after it returns is
 //! always seen.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use etcd_client::{EventType, GetOptions, WatchOptions, WatchResponse};
 use futures::StreamExt;
@@ -143,7 +145,7 @@ impl EtcdStore {
                 }
                 if let Some(ev) = st.events.recv().await {
                     st.last = ev.revision();
-                    return Some((Ok(ev), st));
+                    return Some((Ok(Arc::new(ev)), st));
                 }
                 // The queue is drained and closed: say why, then end.
                 st.done = true;

@@ -18,11 +18,12 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::StreamExt;
 use rusqlite::Connection;
-use tokio::sync::{broadcast, oneshot};
+use tokio::sync::oneshot;
 
+use crate::live::Log;
 use crate::{
-    Error, Event, KeyValue, ListOptions, ListResult, ProgressStream, Result, Revision, Store,
-    WatchItem, WatchStream, check_value_size,
+    Error, KeyValue, ListOptions, ListResult, ProgressStream, Result, Revision, Store, WatchItem,
+    WatchStream, check_value_size,
 };
 use read::ReadPool;
 use writer::{Op, Reply, Request, Writer};
@@ -35,7 +36,7 @@ const COMPACT_BUDGET: usize = 2_000;
 pub struct SqliteStore {
     path: PathBuf,
     writes: std::sync::mpsc::Sender<Request>,
-    events: broadcast::Sender<Arc<Event>>,
+    events: Arc<Log>,
     revision: Arc<AtomicI64>,
     compacted: Arc<AtomicI64>,
     reads: Arc<ReadPool>,
@@ -75,7 +76,7 @@ impl SqliteStore {
             .map_err(|e| corrupt(&path, e))?;
         let revision = read::revision(&conn).map_err(|e| corrupt(&path, e))?;
         let compacted = read::compacted(&conn).map_err(|e| corrupt(&path, e))?;
-        let (events, _) = broadcast::channel(EVENT_BUFFER);
+        let events = Log::new(EVENT_BUFFER);
         let revision = Arc::new(AtomicI64::new(revision));
         let compacted = Arc::new(AtomicI64::new(compacted));
         let (writes, rx) = std::sync::mpsc::channel();
@@ -138,7 +139,6 @@ impl SqliteStore {
             compacted,
             progress,
         )
-        .await
     }
 
     /// Compacts history every `interval` to the revision seen one interval before, as

@@ -3,15 +3,18 @@
 //! stream is ended with a clear reason instead of holding memory or the writer back.
 
 use std::collections::VecDeque;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
-use futures::StreamExt;
+use futures::future::BoxFuture;
+use futures::{Stream, StreamExt};
 use rusqlite::{Connection, params};
-use tokio::sync::broadcast;
 
 use super::read::ReadPool;
+use crate::live::{Follower, Live, Log};
 use crate::{Error, Event, EventKind, KeyValue, ProgressStream, Result, Revision, WatchItem};
 
 /// History rows read per page while replaying.
@@ -86,12 +89,12 @@ fn history(
 /// The watch of `prefix` after `after`; with `progress`, it also reports the revision
 /// of the last write it has seen whenever it has caught up with the writer.
 ///
-/// The stream reads the writer's broadcast itself rather than through a forwarding
-/// task and channel: with a thousand watchers that hop doubled the task wake-ups per
-/// event, and the fan-out, not the commit, is what delays delivery.
-pub async fn watch(
+/// The stream reads the writer's log itself rather than through a forwarding task and
+/// channel: with a thousand watchers that hop doubled the task wake-ups per event, and
+/// the fan-out, not the commit, is what delays delivery.
+pub fn watch(
     reads: Arc<ReadPool>,
-    live: &broadcast::Sender<Arc<Event>>,
+    live: &Arc<Log>,
     prefix: &str,
     after: Revision,
     revision: &AtomicI64,
@@ -104,99 +107,105 @@ pub async fn watch(
             compacted,
         });
     }
-    // Subscribe before reading the revision: every event after it then arrives live,
-    // everything up to it is in the log.
-    let rx = live.subscribe();
+    // Follow the log before reading the revision: every event after it then arrives
+    // live, everything up to it is in the database.
+    let mut follower = live.follow(prefix, 0);
     let current = revision.load(Ordering::SeqCst);
     let start = if after == 0 { current } else { after };
-    let state = Watch {
+    follower.last = start;
+    Ok(Watch {
         reads,
-        rx,
         prefix: prefix.to_string(),
         progress,
         // Replay history up to what the writer had committed when we subscribed.
         upto: current.max(start),
         replay: VecDeque::new(),
+        reading: None,
         replaying: true,
-        last: start,
-        seen: start,
+        live: follower,
         reported: start,
         ended: false,
-    };
-    Ok(futures::stream::unfold(state, |mut w| async move {
-        let item = w.next().await?;
-        Some((item, w))
-    })
+    }
     .boxed())
 }
 
 /// The state of one watch: replaying the log, then following the writer.
 struct Watch {
     reads: Arc<ReadPool>,
-    rx: broadcast::Receiver<Arc<Event>>,
     prefix: String,
     progress: bool,
     /// The last revision the replay covers.
     upto: Revision,
     /// The current page of history.
     replay: VecDeque<Event>,
+    /// The read of the next page, while it runs.
+    reading: Option<BoxFuture<'static, Result<Vec<Event>>>>,
     replaying: bool,
-    /// The revision of the last event delivered.
-    last: Revision,
-    /// The last write seen (under any prefix) and the last one reported as progress.
-    seen: Revision,
+    /// The writer's events; its `last` is the revision of the last event delivered,
+    /// its `seen` the last write seen under any prefix.
+    live: Follower,
+    /// The last revision reported as progress.
     reported: Revision,
     ended: bool,
 }
 
-impl Watch {
-    async fn next(&mut self) -> Option<Result<WatchItem>> {
-        while !self.ended {
-            if let Some(ev) = self.replay.pop_front() {
-                self.last = ev.revision();
-                return Some(Ok(WatchItem::Event(ev)));
+impl Stream for Watch {
+    type Item = Result<WatchItem>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let w = self.get_mut();
+        while !w.ended {
+            if let Some(ev) = w.replay.pop_front() {
+                w.live.last = ev.revision();
+                return Poll::Ready(Some(Ok(WatchItem::Event(Arc::new(ev)))));
             }
-            if self.replaying {
-                if self.last >= self.upto {
-                    self.replaying = false;
-                    self.last = self.last.max(self.upto);
-                    self.seen = self.last;
+            if w.replaying {
+                if let Some(reading) = w.reading.as_mut() {
+                    let read = ready!(reading.as_mut().poll(cx));
+                    w.reading = None;
+                    match read {
+                        Ok(events) if events.is_empty() => w.live.last = w.upto,
+                        Ok(events) => w.replay = events.into(),
+                        Err(e) => {
+                            w.ended = true;
+                            return Poll::Ready(Some(Err(e)));
+                        }
+                    }
                     continue;
                 }
-                let (p, from, upto) = (self.prefix.clone(), self.last, self.upto);
-                match self.reads.with(move |c| history(c, &p, from, upto)).await {
-                    Ok(events) if events.is_empty() => self.last = self.upto,
-                    Ok(events) => self.replay = events.into(),
-                    Err(e) => {
-                        self.ended = true;
-                        return Some(Err(e));
-                    }
+                if w.live.last >= w.upto {
+                    w.replaying = false;
+                    w.live.last = w.live.last.max(w.upto);
+                    w.live.seen = w.live.last;
+                    continue;
                 }
+                let (p, from, upto) = (w.prefix.clone(), w.live.last, w.upto);
+                let reads = w.reads.clone();
+                w.reading = Some(Box::pin(async move {
+                    reads.with(move |c| history(c, &p, from, upto)).await
+                }));
                 continue;
             }
-            if self.progress && self.seen > self.reported && self.rx.is_empty() {
-                self.reported = self.seen;
-                return Some(Ok(WatchItem::Progress(self.seen)));
-            }
-            match self.rx.recv().await {
-                Ok(ev) => {
-                    self.seen = self.seen.max(ev.revision());
-                    if ev.revision() <= self.last || !ev.kv.key.starts_with(&self.prefix) {
-                        continue;
-                    }
-                    self.last = ev.revision();
-                    return Some(Ok(WatchItem::Event((*ev).clone())));
-                }
-                Err(broadcast::error::RecvError::Lagged(n)) => {
-                    self.ended = true;
+            match w.live.poll_next(cx) {
+                Poll::Ready(Live::Event(ev)) => return Poll::Ready(Some(Ok(WatchItem::Event(ev)))),
+                Poll::Ready(Live::Lagged(n)) => {
+                    w.ended = true;
                     let reason = format!(
                         "the watcher fell {n} events behind and was closed; restart the watch from its last revision"
                     );
-                    return Some(Err(Error::WatchClosed { reason }));
+                    return Poll::Ready(Some(Err(Error::WatchClosed { reason })));
                 }
-                Err(broadcast::error::RecvError::Closed) => self.ended = true,
+                Poll::Ready(Live::Closed) => w.ended = true,
+                Poll::Pending => {
+                    // Caught up with the writer: everything up to `seen` is delivered.
+                    if w.progress && w.live.seen > w.reported {
+                        w.reported = w.live.seen;
+                        return Poll::Ready(Some(Ok(WatchItem::Progress(w.reported))));
+                    }
+                    return Poll::Pending;
+                }
             }
         }
-        None
+        Poll::Ready(None)
     }
 }

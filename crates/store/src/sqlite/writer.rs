@@ -9,8 +9,9 @@ use std::sync::mpsc;
 
 use bytes::Bytes;
 use rusqlite::{Connection, OptionalExtension, params};
-use tokio::sync::{broadcast, oneshot};
+use tokio::sync::oneshot;
 
+use crate::live::Log;
 use crate::{Error, Event, EventKind, KeyValue, Result, Revision};
 
 /// Most writes committed in one transaction.
@@ -56,7 +57,7 @@ pub enum Reply {
 
 pub struct Writer {
     conn: Connection,
-    events: broadcast::Sender<Arc<Event>>,
+    events: Arc<Log>,
     revision: Arc<AtomicI64>,
     compacted: Arc<AtomicI64>,
 }
@@ -79,7 +80,7 @@ fn live(tx: &Connection, key: &str) -> rusqlite::Result<Option<Live>> {
 impl Writer {
     pub fn new(
         conn: Connection,
-        events: broadcast::Sender<Arc<Event>>,
+        events: Arc<Log>,
         revision: Arc<AtomicI64>,
         compacted: Arc<AtomicI64>,
     ) -> Self {
@@ -103,6 +104,8 @@ impl Writer {
             }
             self.commit(batch);
         }
+        // The store is gone: its watches end once they have what was committed.
+        self.events.close();
     }
 
     fn commit(&mut self, batch: Vec<Request>) {
@@ -144,8 +147,8 @@ impl Writer {
         if let Some(last) = events.last() {
             self.revision.store(last.revision(), Ordering::SeqCst);
         }
-        for ev in events {
-            let _ = self.events.send(Arc::new(ev));
+        if !events.is_empty() {
+            self.events.publish(events.into_iter().map(Arc::new));
         }
         for (req, outcome) in batch.into_iter().zip(outcomes) {
             let _ = req.reply.send(outcome);
