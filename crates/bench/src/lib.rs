@@ -96,22 +96,22 @@ impl Bench {
     }
 }
 
-/// CPU time (user + system) this process has used so far, all threads together: a
-/// measure of work that, unlike throughput, other load on the machine barely moves.
-/// `/proc/self/stat` counts in clock ticks (100 per second on Linux).
+/// CPU time this process's threads have run so far, summed from each thread's
+/// `/proc/self/task/*/schedstat` (nanoseconds; `/proc/self/stat` counts 10 ms ticks,
+/// too coarse for a phase of a few hundred ms). A measure of work that, unlike
+/// throughput, other load on the machine barely moves. Threads that have exited are
+/// not counted, so take it around phases whose threads live on (tokio's workers, the
+/// store's writer).
 pub fn process_cpu_time() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // The fields after the command name, which is in parentheses and may hold spaces.
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest.split_whitespace().collect())
-        .unwrap_or_default();
-    // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after `)`.
-    let ticks: u64 = [11, 12]
-        .iter()
-        .filter_map(|&i| fields.get(i)?.parse::<u64>().ok())
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return Duration::ZERO;
+    };
+    let nanos: u64 = tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
         .sum();
-    Duration::from_millis(ticks * 10)
+    Duration::from_nanos(nanos)
 }
 
 /// The `p`-th percentile (0..=100) of sorted samples.

@@ -168,39 +168,13 @@ async fn v2(State(state): State<Arc<ApiState>>, headers: HeaderMap) -> Response 
 }
 
 /// The schema of a built-in kind with all definitions it refers to (for field
-/// validation): (definitions, root schema).
+/// validation, which compiles and caches it): (definitions, root schema).
 pub fn schema_of(
     group: &str,
     version: &str,
     kind: &str,
-) -> Option<Arc<(serde_json::Map<String, Value>, Value)>> {
-    type Schema = Option<Arc<(serde_json::Map<String, Value>, Value)>>;
-    // By kind, then group and version: looked up by `&str` on every write without
-    // building an owned key.
-    type Schemas = HashMap<String, Vec<(String, String, Schema)>>;
-    static CACHE: std::sync::OnceLock<Mutex<Schemas>> = std::sync::OnceLock::new();
-    let cache = CACHE.get_or_init(Default::default);
-    let cached = |schemas: &Schemas| {
-        schemas
-            .get(kind)?
-            .iter()
-            .find(|(g, v, _)| g == group && v == version)
-            .map(|(_, _, s)| s.clone())
-    };
-    if let Some(hit) = cached(&cache.lock()) {
-        return hit;
-    }
+) -> Option<(serde_json::Map<String, Value>, Value)> {
     let mut generator = schemars::generate::SchemaSettings::openapi3().into_generator();
-    let found = kinds::schema_for(&mut generator, group, version, kind)
-        .map(|root| Arc::new((generator.take_definitions(true), root.to_value())));
-    let mut schemas = cache.lock();
-    if cached(&schemas).is_none() {
-        schemas.entry(kind.to_string()).or_default().push((
-            group.to_string(),
-            version.to_string(),
-            found.clone(),
-        ));
-    }
-    drop(schemas);
-    found
+    kinds::schema_for(&mut generator, group, version, kind)
+        .map(|root| (generator.take_definitions(true), root.to_value()))
 }

@@ -4,10 +4,14 @@
 
 use std::fmt::Write;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
+
+use schema::{Compiled, Node, NodeId};
 
 use crate::error::ApiError;
 use crate::query::Query;
+
+mod schema;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
@@ -27,28 +31,6 @@ impl Mode {
             ))),
         }
     }
-}
-
-/// The schema a JSON schema node refers to.
-fn resolve<'a>(defs: &'a Map<String, Value>, mut schema: &'a Value) -> &'a Value {
-    for _ in 0..32 {
-        let Some(r) = schema.get("$ref").and_then(Value::as_str) else {
-            break;
-        };
-        match r.rsplit('/').next().and_then(|name| defs.get(name)) {
-            Some(next) => schema = next,
-            None => break,
-        }
-    }
-    // `allOf: [{$ref}]` wraps a reference with a description.
-    if let Some([only]) = schema
-        .get("allOf")
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-    {
-        return resolve(defs, only);
-    }
-    schema
 }
 
 /// Where the walk is: a field name or list index under its parent. The dotted path is
@@ -85,43 +67,20 @@ impl Path<'_> {
     }
 }
 
-fn walk(
-    defs: &Map<String, Value>,
-    schema: &Value,
-    value: &Value,
-    path: Path<'_>,
-    out: &mut Vec<String>,
-) {
-    let schema = resolve(defs, schema);
-    if schema
-        .get("x-kubernetes-preserve-unknown-fields")
-        .and_then(Value::as_bool)
-        == Some(true)
-    {
-        return;
-    }
-    match value {
-        Value::Object(obj) => {
-            let props = schema.get("properties").and_then(Value::as_object);
-            let additional = schema.get("additionalProperties").filter(|a| a.is_object());
-            if props.is_none() && additional.is_none() {
-                // A free-form object (RawExtension, `type: object` without fields).
-                return;
-            }
+fn walk(schema: &Compiled, node: NodeId, value: &Value, path: Path<'_>, out: &mut Vec<String>) {
+    match (&schema.nodes[node], value) {
+        (Node::Object { fields, other }, Value::Object(obj)) => {
             for (k, v) in obj {
                 let child = Path::Field(&path, k);
-                match (props.and_then(|p| p.get(k)), additional) {
-                    (Some(s), _) => walk(defs, s, v, child, out),
-                    (None, Some(a)) => walk(defs, a, v, child, out),
-                    (None, None) => out.push(child.to_field_path()),
+                match fields.get(k.as_str()).or(other.as_ref()) {
+                    Some(&s) => walk(schema, s, v, child, out),
+                    None => out.push(child.to_field_path()),
                 }
             }
         }
-        Value::Array(items) => {
-            if let Some(item_schema) = schema.get("items") {
-                for (i, v) in items.iter().enumerate() {
-                    walk(defs, item_schema, v, Path::Index(&path, i), out);
-                }
+        (Node::List(item), Value::Array(items)) => {
+            for (i, v) in items.iter().enumerate() {
+                walk(schema, *item, v, Path::Index(&path, i), out);
             }
         }
         _ => {}
@@ -131,12 +90,11 @@ fn walk(
 /// The unknown fields of `body` under the schema of a built-in kind, as upstream names
 /// them (`spec.containers[0].foo`); empty for kinds without a schema here.
 pub fn unknown_fields(group: &str, version: &str, kind: &str, body: &Value) -> Vec<String> {
-    let Some(schema) = crate::openapi::schema_of(group, version, kind) else {
+    let Some(schema) = schema::of(group, version, kind) else {
         return Vec::new();
     };
-    let (defs, root) = schema.as_ref();
     let mut out = Vec::new();
-    walk(defs, root, body, Path::Root, &mut out);
+    walk(&schema, schema::ROOT, body, Path::Root, &mut out);
     out
 }
 
@@ -178,5 +136,29 @@ mod tests {
             err.message,
             r#"strict decoding error: unknown field "metadata.bogus", unknown field "spec.containers[0].imagePullPolicyy""#
         );
+    }
+
+    #[test]
+    fn follows_recursive_schemas_and_leaves_free_form_fields_alone() {
+        // JSONSchemaProps refers to itself; `default` and `example` are free-form JSON.
+        let crd = json!({"spec": {"group": "g", "versions": [{"name": "v1", "served": true,
+            "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+                "a": {"type": "object", "properties": {"b": {"type": "string", "bogus": 1}},
+                      "default": {"anything": {"goes": [1, 2]}}}}}}}]}});
+        let found = unknown_fields(
+            "apiextensions.k8s.io",
+            "v1",
+            "CustomResourceDefinition",
+            &crd,
+        );
+        assert_eq!(
+            found,
+            ["spec.versions[0].schema.openAPIV3Schema.properties.a.properties.b.bogus"]
+        );
+        // Map values (additionalProperties) are checked too.
+        let cm =
+            json!({"metadata": {"annotations": {"x": "y"}}, "data": {"k": "v"}, "binaryData": {}});
+        assert!(unknown_fields("", "v1", "ConfigMap", &cm).is_empty());
+        assert!(unknown_fields("nope.example.com", "v1", "Nope", &cm).is_empty());
     }
 }
