@@ -280,6 +280,8 @@ fn bootstrap_policy_aggregation_and_anonymous_requests() {
         "system:kube-controller-manager",
         "system:auth-delegator",
         "system:aggregate-to-view",
+        "system:controller:deployment-controller",
+        "system:controller:namespace-controller",
     ] {
         assert!(
             roles
@@ -293,6 +295,14 @@ fn bootstrap_policy_aggregation_and_anonymous_requests() {
         r"{.metadata.labels.kubernetes\.io/bootstrapping} {.metadata.annotations.rbac\.authorization\.kubernetes\.io/autoupdate}",
     );
     assert_eq!(label, "rbac-defaults true");
+    // Upstream's controller roles, bound to the controllers' service accounts.
+    let admin = s.kubeconfig.clone();
+    let deployments = "--as=system:serviceaccount:kube-system:deployment-controller";
+    assert_eq!(
+        can_i(&s, &admin, &["create", "replicasets.apps", deployments]),
+        "yes"
+    );
+    assert_eq!(can_i(&s, &admin, &["get", "secrets", deployments]), "no");
     let subjects = s.jsonpath(
         &["get", "clusterrolebinding", "system:public-info-viewer"],
         "{.subjects[*].name}",

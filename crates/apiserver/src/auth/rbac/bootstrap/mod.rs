@@ -8,6 +8,7 @@
 //! no longer does (`roles::retired_subjects`), and the bindings it no longer has
 //! (`roles::retired_cluster_role_bindings`) go, so an upgrade takes rights away too.
 
+mod controller_roles;
 pub mod roles;
 mod rule_sets;
 

@@ -63,7 +63,7 @@ pub struct RoleSpec {
     pub aggregates: Option<&'static str>,
 }
 
-fn role(name: &'static str, rules: Vec<PolicyRule>) -> RoleSpec {
+pub(super) fn role(name: &'static str, rules: Vec<PolicyRule>) -> RoleSpec {
     RoleSpec {
         name,
         rules,
@@ -360,6 +360,7 @@ pub fn cluster_roles() -> Vec<RoleSpec> {
             )],
         ));
     }
+    roles.extend(super::controller_roles::roles());
     roles
 }
 
@@ -385,7 +386,7 @@ pub fn roles() -> Vec<(&'static str, RoleSpec)> {
 const AUTHENTICATED: (&str, &str, &str) = ("Group", "system:authenticated", "");
 
 pub fn cluster_role_bindings() -> Vec<BindingSpec> {
-    vec![
+    let mut bindings = vec![
         BindingSpec {
             name: "cluster-admin",
             role: "cluster-admin",
@@ -453,7 +454,9 @@ pub fn cluster_role_bindings() -> Vec<BindingSpec> {
             role: "k8rs:ingress-node",
             subjects: &[("Group", INGRESS_GROUP, "")],
         },
-    ]
+    ];
+    bindings.extend(super::controller_roles::bindings());
+    bindings
 }
 
 /// Subjects earlier k8rs versions gave k8rs' own bindings and this one does not:
