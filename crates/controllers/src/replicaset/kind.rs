@@ -64,61 +64,66 @@ pub trait ReplicaKind:
     fn has_status(&self) -> bool;
 }
 
+/// The accessors both kinds spell alike: their spec and status types differ but have
+/// the same fields.
+macro_rules! shared_accessors {
+    () => {
+        fn replicas(&self) -> i32 {
+            self.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1)
+        }
+        fn template(&self) -> Option<&PodTemplateSpec> {
+            self.spec.as_ref()?.template.as_ref()
+        }
+        fn min_ready_seconds(&self) -> i32 {
+            self.spec
+                .as_ref()
+                .and_then(|s| s.min_ready_seconds)
+                .unwrap_or(0)
+        }
+        fn has_status(&self) -> bool {
+            self.status.is_some()
+        }
+        fn set_status(&self) -> SetStatus {
+            let Some(s) = &self.status else {
+                return SetStatus::default();
+            };
+            SetStatus {
+                replicas: s.replicas,
+                fully_labeled_replicas: s.fully_labeled_replicas.unwrap_or(0),
+                ready_replicas: s.ready_replicas.unwrap_or(0),
+                available_replicas: s.available_replicas.unwrap_or(0),
+                observed_generation: s.observed_generation.unwrap_or(0),
+                conditions: s
+                    .conditions
+                    .iter()
+                    .flatten()
+                    .map(|c| SetCondition {
+                        type_: c.type_.clone(),
+                        status: c.status.clone(),
+                        last_transition_time: c.last_transition_time.clone(),
+                        reason: c.reason.clone(),
+                        message: c.message.clone(),
+                    })
+                    .collect(),
+            }
+        }
+    };
+}
+
 impl ReplicaKind for ReplicaSet {
     const COMPONENT: &'static str = "replicaset-controller";
     const GROUP: &'static str = "apps";
 
-    fn replicas(&self) -> i32 {
-        self.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1)
-    }
     fn selector(&self) -> Option<Selector> {
         selector(self.spec.as_ref().map(|s| &s.selector))
     }
-    fn template(&self) -> Option<&PodTemplateSpec> {
-        self.spec.as_ref()?.template.as_ref()
-    }
-    fn min_ready_seconds(&self) -> i32 {
-        self.spec
-            .as_ref()
-            .and_then(|s| s.min_ready_seconds)
-            .unwrap_or(0)
-    }
-    fn has_status(&self) -> bool {
-        self.status.is_some()
-    }
-    fn set_status(&self) -> SetStatus {
-        let Some(s) = &self.status else {
-            return SetStatus::default();
-        };
-        SetStatus {
-            replicas: s.replicas,
-            fully_labeled_replicas: s.fully_labeled_replicas.unwrap_or(0),
-            ready_replicas: s.ready_replicas.unwrap_or(0),
-            available_replicas: s.available_replicas.unwrap_or(0),
-            observed_generation: s.observed_generation.unwrap_or(0),
-            conditions: s
-                .conditions
-                .iter()
-                .flatten()
-                .map(|c| SetCondition {
-                    type_: c.type_.clone(),
-                    status: c.status.clone(),
-                    last_transition_time: c.last_transition_time.clone(),
-                    reason: c.reason.clone(),
-                    message: c.message.clone(),
-                })
-                .collect(),
-        }
-    }
+    shared_accessors!();
 }
 
 impl ReplicaKind for ReplicationController {
     const COMPONENT: &'static str = "replication-controller";
     const GROUP: &'static str = "";
 
-    fn replicas(&self) -> i32 {
-        self.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1)
-    }
     /// `spec.selector`, defaulting to the template's labels as the API server does.
     fn selector(&self) -> Option<Selector> {
         let spec = self.spec.as_ref()?;
@@ -127,40 +132,5 @@ impl ReplicaKind for ReplicationController {
             None => map_selector(spec.template.as_ref()?.metadata.as_ref()?.labels.as_ref()?),
         }
     }
-    fn template(&self) -> Option<&PodTemplateSpec> {
-        self.spec.as_ref()?.template.as_ref()
-    }
-    fn min_ready_seconds(&self) -> i32 {
-        self.spec
-            .as_ref()
-            .and_then(|s| s.min_ready_seconds)
-            .unwrap_or(0)
-    }
-    fn has_status(&self) -> bool {
-        self.status.is_some()
-    }
-    fn set_status(&self) -> SetStatus {
-        let Some(s) = &self.status else {
-            return SetStatus::default();
-        };
-        SetStatus {
-            replicas: s.replicas,
-            fully_labeled_replicas: s.fully_labeled_replicas.unwrap_or(0),
-            ready_replicas: s.ready_replicas.unwrap_or(0),
-            available_replicas: s.available_replicas.unwrap_or(0),
-            observed_generation: s.observed_generation.unwrap_or(0),
-            conditions: s
-                .conditions
-                .iter()
-                .flatten()
-                .map(|c| SetCondition {
-                    type_: c.type_.clone(),
-                    status: c.status.clone(),
-                    last_transition_time: c.last_transition_time.clone(),
-                    reason: c.reason.clone(),
-                    message: c.message.clone(),
-                })
-                .collect(),
-        }
-    }
+    shared_accessors!();
 }
