@@ -12,11 +12,11 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use cri::containerd::{Cleaned, Config, Containerd, force_cleanup};
+use cri::containerd::{Config, Containerd};
 use cri::images::{DEMO_IMAGE, Extras, NGINX_IMAGE, install_images};
 use cri::v1::*;
 use cri::{CriClient, ImageService, RuntimeService, image_spec};
-use support::{container_config, own_pid_namespace, state, wait_status};
+use support::{container_config, own_pid_namespace, state, tear_down, wait_status};
 
 const BRIDGE: &str = "k8rs-img0";
 const SUBNET: &str = "10.191.0.0/24";
@@ -95,35 +95,7 @@ impl ImgNode {
 
 impl Drop for ImgNode {
     fn drop(&mut self) {
-        let containerd = self.containerd.take();
-        let config = containerd.as_ref().map(|c| c.config().clone());
-        let teardown = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                let Some(c) = containerd else { return };
-                if let Ok(client) = CriClient::connect(c.socket()).await {
-                    for pod in client.list_pod_sandbox(None).await.unwrap_or_default() {
-                        let _ = client.stop_pod_sandbox(&pod.id).await;
-                        let _ = client.remove_pod_sandbox(&pod.id).await;
-                    }
-                }
-                let _ = c.stop(Duration::from_secs(5)).await;
-            });
-        });
-        let _ = teardown.join();
-        if let Some(config) = config {
-            match force_cleanup(&config) {
-                Ok(c) if c == Cleaned::default() => {}
-                Ok(c) => eprintln!("forced cleanup: {c:?}"),
-                Err(e) => eprintln!("forced cleanup failed: {e}"),
-            }
-        }
-        let _ = std::process::Command::new("ip")
-            .args(["link", "del", BRIDGE])
-            .output();
+        tear_down(self.containerd.take(), BRIDGE);
     }
 }
 

@@ -100,39 +100,43 @@ impl Node {
 
 impl Drop for Node {
     fn drop(&mut self) {
-        let containerd = self.containerd.take();
-        let config = containerd.as_ref().map(|c| c.config().clone());
-        // Drop cannot await, and the test's runtime (blocked here) still drives the
-        // test's client: a thread with its own runtime and its own client can.
-        let teardown = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async {
-                let Some(c) = containerd else { return };
-                if let Ok(client) = CriClient::connect(c.socket()).await {
-                    for pod in client.list_pod_sandbox(None).await.unwrap_or_default() {
-                        let _ = client.stop_pod_sandbox(&pod.id).await;
-                        let _ = client.remove_pod_sandbox(&pod.id).await;
-                    }
-                }
-                let _ = c.stop(Duration::from_secs(5)).await;
-            });
-        });
-        let _ = teardown.join();
-        // Whatever the graceful path missed (a test that panicked mid-way).
-        if let Some(config) = config {
-            match force_cleanup(&config) {
-                Ok(c) if c == Cleaned::default() => {}
-                Ok(c) => eprintln!("forced cleanup: {c:?}"),
-                Err(e) => eprintln!("forced cleanup failed: {e}"),
-            }
-        }
-        let _ = std::process::Command::new("ip")
-            .args(["link", "del", BRIDGE])
-            .output();
+        tear_down(self.containerd.take(), BRIDGE);
     }
+}
+
+/// Stops what a test node ran: its pods and containerd through CRI, then whatever the
+/// graceful path missed (a test that panicked mid-way), then its bridge.
+pub fn tear_down(containerd: Option<Containerd>, bridge: &str) {
+    let config = containerd.as_ref().map(|c| c.config().clone());
+    // Drop cannot await, and the test's runtime (blocked here) still drives the
+    // test's client: a thread with its own runtime and its own client can.
+    let teardown = std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let Some(c) = containerd else { return };
+            if let Ok(client) = CriClient::connect(c.socket()).await {
+                for pod in client.list_pod_sandbox(None).await.unwrap_or_default() {
+                    let _ = client.stop_pod_sandbox(&pod.id).await;
+                    let _ = client.remove_pod_sandbox(&pod.id).await;
+                }
+            }
+            let _ = c.stop(Duration::from_secs(5)).await;
+        });
+    });
+    let _ = teardown.join();
+    if let Some(config) = config {
+        match force_cleanup(&config) {
+            Ok(c) if c == Cleaned::default() => {}
+            Ok(c) => eprintln!("forced cleanup: {c:?}"),
+            Err(e) => eprintln!("forced cleanup failed: {e}"),
+        }
+    }
+    let _ = std::process::Command::new("ip")
+        .args(["link", "del", bridge])
+        .output();
 }
 
 pub fn container_config(name: &str, image: &str, command: &[&str]) -> ContainerConfig {
