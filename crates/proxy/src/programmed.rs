@@ -21,7 +21,35 @@ pub struct Programmed {
     /// Each service's part of the ruleset, its element claims included.
     services: HashMap<ServiceKey, Ruleset>,
     /// (map, key) → claiming service → the chain it wants.
-    claims: BTreeMap<(&'static str, Key), BTreeMap<ServiceKey, String>>,
+    claims: BTreeMap<(&'static str, Key), Claims>,
+}
+
+/// The services claiming one element, by namespace and name, with the chain each
+/// wants. Nearly always one: a sorted `Vec` holds it in 72 bytes where a `BTreeMap`
+/// node takes ~800 (30,000 elements at 10,000 services, hairpin pairs included).
+#[derive(Clone, Debug, Default)]
+struct Claims(Vec<(ServiceKey, String)>);
+
+impl Claims {
+    /// The claim that wins: the first service by namespace and name.
+    fn first(&self) -> Option<(&ServiceKey, &String)> {
+        self.0.first().map(|(k, c)| (k, c))
+    }
+
+    fn remove(&mut self, svc: &ServiceKey) {
+        self.0.retain(|(k, _)| k != svc);
+    }
+
+    fn insert(&mut self, svc: ServiceKey, chain: String) {
+        match self.0.binary_search_by(|(k, _)| k.cmp(&svc)) {
+            Ok(i) => self.0[i].1 = chain,
+            Err(i) => self.0.insert(i, (svc, chain)),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 /// The part of each table a change touches, before and after it, by table index
@@ -47,7 +75,7 @@ impl Programmed {
         let n = self.tables.names().len();
         let (mut from, mut to) = (vec![Ruleset::default(); n], vec![Ruleset::default(); n]);
         // Each element key touched, with its claims now and the services changing them.
-        type Touched<'a> = (BTreeMap<ServiceKey, String>, Vec<&'a ServiceKey>);
+        type Touched<'a> = (Claims, Vec<&'a ServiceKey>);
         let mut touched: BTreeMap<(&'static str, Key), Touched<'_>> = BTreeMap::new();
         for (svc, new) in wanted {
             let shard = self.tables.shard_of(svc);
@@ -75,17 +103,17 @@ impl Programmed {
             }
         }
         for ((map, key), (claims, by)) in &mut touched {
-            if let Some((owner, chain)) = claims.iter().next() {
+            if let Some((owner, chain)) = claims.first() {
                 from[self.tables.element_table(map, owner)].element(map, key.clone(), chain);
             }
             for svc in by.iter() {
-                claims.remove(*svc);
+                claims.remove(svc);
                 let new = wanted.get(*svc).and_then(Option::as_ref);
                 if let Some(chain) = new.and_then(|p| p.elements.get(map)?.get(key)) {
                     claims.insert((*svc).clone(), chain.clone());
                 }
             }
-            if let Some((owner, chain)) = claims.iter().next() {
+            if let Some((owner, chain)) = claims.first() {
                 to[self.tables.element_table(map, owner)].element(map, key.clone(), chain);
             }
         }
