@@ -238,13 +238,15 @@ fn table_size(tables: &proxy::tables::Tables) -> String {
         }
     }
     let elements = text.matches(": goto ").count();
-    // The hairpin set's elements, `ip . ip`: the only pairs of addresses listed.
-    let pairs = text
-        .split([',', '{', '}', '\n'])
-        .filter(|e| {
-            let f: Vec<&str> = e.trim().split(" . ").collect();
-            f.len() == 2 && f.iter().all(|x| x.parse::<Ipv4Addr>().is_ok())
-        })
+    // The hairpin set's elements, `ip . ip`: the only pairs of one address listed
+    // (tokens, as nft wraps long element lists anywhere).
+    let tokens: Vec<&str> = text
+        .split(|c: char| c.is_whitespace() || ",{}".contains(c))
+        .filter(|t| !t.is_empty())
+        .collect();
+    let pairs = tokens
+        .windows(3)
+        .filter(|w| w[1] == "." && w[0] == w[2] && w[0].parse::<Ipv4Addr>().is_ok())
         .count();
     format!(
         "{chains} chains, {rules} rules, {elements} map elements, {pairs} hairpin pairs ({} lines; `nft list table` of each took {:.2}s)",
