@@ -50,6 +50,10 @@ pub struct Clients {
     pub node: kube::Client,
     pub proxy: kube::Client,
     pub ingress: kube::Client,
+    /// A server's own client, on a control-plane node: it gives the Node its
+    /// control-plane role label, which NodeRestriction admission keeps kubelets from
+    /// setting (as kubeadm and k3s label their servers' nodes themselves).
+    pub control_plane: Option<kube::Client>,
 }
 
 /// What the server tells its agent about the node.
@@ -101,6 +105,10 @@ pub fn start_in_server(router: Router, params: NodeParams) -> InServer {
     let clients = Clients {
         node: crate::inprocess::client(router.clone(), user),
         proxy: crate::inprocess::client(router.clone(), proxy),
+        control_plane: Some(crate::inprocess::client(
+            router.clone(),
+            UserInfo::new("system:k8rs-server", vec!["system:masters".into()]),
+        )),
         ingress: crate::inprocess::client(router, ingress),
     };
     let (stop, stopped) = tokio::sync::oneshot::channel();
@@ -108,7 +116,7 @@ pub fn start_in_server(router: Router, params: NodeParams) -> InServer {
         let shutdown = async {
             let _ = stopped.await;
         };
-        if let Err(e) = run(clients, params, true, shutdown).await {
+        if let Err(e) = run(clients, params, shutdown).await {
             tracing::error!(error = format!("{e:#}"), "the node agent stopped");
         }
     });
@@ -120,12 +128,11 @@ pub fn start_in_server(router: Router, params: NodeParams) -> InServer {
 pub async fn run(
     clients: Clients,
     p: NodeParams,
-    control_plane: bool,
     shutdown: impl Future<Output = ()>,
 ) -> Result<()> {
     let mut containerd = None;
     let result = tokio::select! {
-        r = serve(clients, p, control_plane, &mut containerd) => r,
+        r = serve(clients, p, &mut containerd) => r,
         () = shutdown => Ok(()),
     };
     if let Some(c) = containerd.take() {
@@ -133,6 +140,19 @@ pub async fn run(
     }
     result
 }
+
+/// Gives a server's Node its role label (as the server, not as the node).
+async fn label_control_plane(admin: &kube::Client, node: &str) -> Result<()> {
+    let nodes: kube::Api<k8s_openapi::api::core::v1::Node> = kube::Api::all(admin.clone());
+    let patch = serde_json::json!({"metadata": {"labels": {CONTROL_PLANE_LABEL: "true"}}});
+    nodes
+        .patch(node, &Default::default(), &kube::api::Patch::Merge(&patch))
+        .await
+        .context("labelling the node as the control plane")?;
+    Ok(())
+}
+
+const CONTROL_PLANE_LABEL: &str = "node-role.kubernetes.io/control-plane";
 
 async fn stop_containerd(containerd: Containerd) {
     let started = Instant::now();
@@ -146,12 +166,7 @@ async fn stop_containerd(containerd: Containerd) {
 
 /// Everything the agent runs; `containerd` holds the runtime once it started, for
 /// [`run`] to stop.
-async fn serve(
-    clients: Clients,
-    p: NodeParams,
-    control_plane: bool,
-    containerd: &mut Option<Containerd>,
-) -> Result<()> {
+async fn serve(clients: Clients, p: NodeParams, containerd: &mut Option<Containerd>) -> Result<()> {
     let dir = p.data_dir.join("agent");
     let api = kubelet::server::KubeletApi::bind(kubelet::server::ServerConfig {
         addr: SocketAddr::new(IpAddr::from([0, 0, 0, 0]), p.args.kubelet_port),
@@ -166,17 +181,14 @@ async fn serve(
     if let Some(path) = &p.args.pod_manifest_path {
         config.pod_manifest_path = Some(path.clone());
     }
-    if control_plane {
-        config.node_labels.insert(
-            "node-role.kubernetes.io/control-plane".into(),
-            "true".into(),
-        );
-    }
     let client = clients.node;
     crate::proxy_node::start(clients.proxy, &p.node_name, &p.args.proxy);
     crate::ingress_node::start_node(clients.ingress, &p.node_name, p.node_ip, &p.args.ingress);
     let mut kubelet = kubelet::Kubelet::new(client, config);
     kubelet.register().await.context("registering the node")?;
+    if let Some(admin) = &clients.control_plane {
+        label_control_plane(admin, &p.node_name).await?;
+    }
     tracing::info!(node = %p.node_name, "node registered; waiting for its podCIDR");
     let subnet = kubelet.wait_pod_cidr(POD_CIDR_WAIT).await?;
     let cni_dir = dir.join("etc/cni/net.d");

@@ -112,6 +112,7 @@ pub async fn run(args: AgentCmdArgs) -> Result<()> {
         node: api_client(&server, &ca, certs.client_cert, certs.client_key).await?,
         proxy: api_client(&server, &ca, certs.proxy_cert, certs.proxy_key).await?,
         ingress: api_client(&server, &ca, certs.ingress_cert, certs.ingress_key).await?,
+        control_plane: None,
     };
     tracing::info!(%server, node = %node_name, %node_ip, "joined; starting the node agent");
 
@@ -132,7 +133,7 @@ pub async fn run(args: AgentCmdArgs) -> Result<()> {
         crate::supervise::shutdown_signal().await;
         tracing::info!("signal received; stopping");
     };
-    crate::agent::run(clients, params, false, shutdown).await
+    crate::agent::run(clients, params, shutdown).await
 }
 
 /// A client of the API server with a client certificate.

@@ -2,6 +2,7 @@
 //! after it, on every create, update and delete (upstream's admission chain).
 
 mod ingress_class;
+mod node_restriction;
 mod pod_defaults;
 mod priority;
 
@@ -65,6 +66,8 @@ impl Admission {
     pub fn standard(store: Arc<dyn store::Store>, tolerations: TolerationDefaults) -> Self {
         Self::new(vec![
             Box::new(pod_defaults::PodDefaults { tolerations }),
+            // After ServiceAccount admission (in PodDefaults), as upstream orders them.
+            Box::new(node_restriction::NodeRestriction::new(store.clone())),
             Box::new(priority::Priority {
                 store: store.clone(),
             }),

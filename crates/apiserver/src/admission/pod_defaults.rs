@@ -6,6 +6,7 @@
 use async_trait::async_trait;
 use serde_json::{Value, json};
 
+use super::node_restriction::MIRROR_ANNOTATION;
 use super::{Operation, Plugin, Request};
 use crate::error::ApiError;
 
@@ -69,9 +70,6 @@ impl Plugin for PodDefaults {
         Ok(())
     }
 }
-
-/// Marks a mirror pod, the API's copy of a kubelet's static pod.
-const MIRROR_ANNOTATION: &str = "kubernetes.io/config.mirror";
 
 /// Why upstream's ServiceAccount admission refuses a mirror pod: a static pod runs
 /// without the API, so it may not depend on API credentials.

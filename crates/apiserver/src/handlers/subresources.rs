@@ -244,10 +244,40 @@ fn set_condition(pod: &mut Value, kind: &str, status: &str) {
     pod["status"]["conditions"] = json!(out);
 }
 
+/// Admission of a subresource create whose object is not stored (an Eviction, a
+/// TokenRequest), as upstream runs it.
+fn admit_create<'a>(
+    call: &Call,
+    sub: &'a str,
+    object: &'a mut Value,
+) -> impl Future<Output = Result<()>> + Send + 'a {
+    // Only what is Sync is held across the awaits (the request body is not).
+    let (state, info, ctx) = (call.state.clone(), call.info.clone(), call.ctx.clone());
+    let ns = call.ns().map(str::to_string);
+    async move {
+        let mut req = crate::admission::Request {
+            operation: crate::admission::Operation::Create,
+            info: &info,
+            subresource: Some(sub),
+            namespace: ns.as_deref(),
+            object,
+            old: None,
+            user: &ctx.user,
+            dry_run: ctx.dry_run,
+        };
+        let admission = &state.registry.admission;
+        admission.admit(&mut req).await?;
+        admission.validate(&req).await
+    }
+}
+
 /// pods/eviction: deletes the pod (disruption budgets are checked once they exist).
 async fn evict(mut call: Call) -> Result<Response> {
     let body = call.body_bytes().await?;
-    let eviction = negotiate::decode_body(&call.parts.headers, &body)?;
+    let mut eviction = negotiate::decode_body(&call.parts.headers, &body)?;
+    // The pod of the path is the one evicted, whatever the body says.
+    meta::set_str(&mut eviction, "name", call.name());
+    admit_create(&call, "eviction", &mut eviction).await?;
     let opts: DeleteOptions = eviction
         .get("deleteOptions")
         .filter(|v| !v.is_null())
@@ -277,6 +307,8 @@ async fn token_request(mut call: Call) -> Result<Response> {
     let mut req = negotiate::decode_body(&call.parts.headers, &body)?;
     let name = call.name().to_string();
     let ns = call.ns().unwrap_or_default().to_string();
+    meta::set_str(&mut req, "name", &name);
+    admit_create(&call, "token", &mut req).await?;
     let sa = call
         .state
         .registry

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 pub mod agent;
 pub mod at_address;
+pub mod colleague;
 pub mod node_at;
 
 /// A running server; killed when dropped. Its stdin is a pipe it exits on closing, so

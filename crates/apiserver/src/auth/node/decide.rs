@@ -3,14 +3,9 @@
 //!
 //! Nodes and pods are decided as upstream 1.33 with AuthorizeNodeWithSelectors (on by
 //! default): a kubelet reads only its own Node, and lists and watches only the pods
-//! its `spec.nodeName` field selector confines to it.
-//!
-//! Where upstream allows a verb here and leaves the per-node check to the
-//! NodeRestriction admission plugin, which k8rs does not have, the check is made here
-//! when the name says enough: a Node or its status only by its own name, a pod's
-//! status or deletion only for pods the graph knows to be bound to this node. A pod
-//! the graph has not seen is let through so the registry answers (404 for one that is
-//! gone, as the kubelet expects); mirror pod creation carries no name to check.
+//! its `spec.nodeName` field selector confines to it. Writes that upstream allows
+//! here are confined to the node's own objects by NodeRestriction admission
+//! (`admission/node_restriction`), which sees the objects.
 
 use api::selectors::FieldOperator;
 
@@ -147,12 +142,11 @@ fn csi_node(node: &str, a: &Attributes) -> Option<Decision> {
 
 /// A kubelet reads only its own Node (by name, or listed and watched with the
 /// `metadata.name` field selector, which the attributes carry as the name), as
-/// upstream 1.33 with AuthorizeNodeWithSelectors; it may create one (whose name the
-/// request does not carry).
+/// upstream 1.33 with AuthorizeNodeWithSelectors. It may create and write a Node and
+/// its status; NodeRestriction admission confines that to its own.
 fn own_node(node: &str, a: &Attributes) -> Option<Decision> {
-    let verb = a.verb.as_str();
-    match (a.subresource.as_str(), verb) {
-        ("", "create") => allow(),
+    match (a.subresource.as_str(), a.verb.as_str()) {
+        ("", "create" | "update" | "patch") | ("status", "update" | "patch") => allow(),
         ("", "get" | "list" | "watch") if a.name == node => allow(),
         ("", "get" | "list" | "watch") if a.name.is_empty() => deny(format!(
             "node '{node}' cannot read all nodes, only its own Node object"
@@ -161,13 +155,6 @@ fn own_node(node: &str, a: &Attributes) -> Option<Decision> {
             "node '{node}' cannot read '{}', only its own Node object",
             a.name
         )),
-        ("", "update" | "patch") | ("status", "update" | "patch") if a.name != node => {
-            deny(format!(
-                "node '{node}' cannot modify '{}', only its own Node object",
-                a.name
-            ))
-        }
-        ("", "update" | "patch") | ("status", "update" | "patch") => allow(),
         _ => deny(""),
     }
 }
@@ -179,11 +166,10 @@ fn selects(a: &Attributes, field: &str, value: &str) -> bool {
         .any(|r| r.field == field && r.operator == FieldOperator::Equals && r.value == value)
 }
 
+/// Pods: reads as upstream 1.33 with AuthorizeNodeWithSelectors; mirror pod
+/// creation, deletion, status and eviction are allowed here and confined to the
+/// node's own pods by NodeRestriction admission.
 fn pod(node: &str, a: &Attributes, g: &Graph) -> Option<Decision> {
-    let bound_elsewhere = || match g.pod_node(&a.namespace, &a.name) {
-        Some(n) => n != node,
-        None => false,
-    };
     let bound_here = |n: &str| g.pod_node(&a.namespace, n) == Some(node);
     match (a.subresource.as_str(), a.verb.as_str()) {
         ("", "get") => related(node, a, bound_here),
@@ -193,12 +179,9 @@ fn pod(node: &str, a: &Attributes, g: &Graph) -> Option<Decision> {
         ("", "list" | "watch") => {
             deny("can only list/watch pods with spec.nodeName field selector")
         }
-        // Mirror pods.
-        ("", "create") | ("eviction", "create") => allow(),
-        ("", "delete") | ("status", "update" | "patch") if bound_elsewhere() => {
-            no_relationship(node)
+        ("", "create" | "delete") | ("status", "update" | "patch") | ("eviction", "create") => {
+            allow()
         }
-        ("", "delete") | ("status", "update" | "patch") => allow(),
         _ => deny(""),
     }
 }

@@ -2,9 +2,11 @@
 //! upstream's `system:node` rules allow, confined as upstream's Node authorization
 //! mode to the objects of their own node. Secrets, configmaps, claims, volumes,
 //! VolumeAttachments and service account tokens are reachable only through a pod bound
-//! to the node (the graph, `graph.rs`, kept current by watches, `sync.rs`); Nodes,
-//! Leases and CSINodes only by the node's own name; pods are checked per verb
-//! (`decide.rs`). Everything else follows the static rules.
+//! to the node (the graph, `graph.rs`, kept current by watches, `sync.rs`); Nodes are
+//! read and Leases and CSINodes used only by the node's own name; pods are checked per
+//! verb and field selector (`decide.rs`). Writes the request does not let it judge
+//! (which Node, which pod) are NodeRestriction admission's (`admission/
+//! node_restriction`). Everything else follows the static rules.
 
 mod decide;
 mod graph;
@@ -17,6 +19,8 @@ use k8s_openapi::api::rbac::v1::PolicyRule;
 use parking_lot::RwLock;
 
 pub use graph::Graph;
+pub(crate) use graph::Kind;
+pub(crate) use refs::pod as pod_refs;
 
 use super::rbac::{bootstrap::roles::node_rules, rules};
 use super::{Attributes, Authorizer, Decision, Rules, UserInfo};
