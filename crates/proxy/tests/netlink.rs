@@ -183,4 +183,9 @@ fn netlink_changes_program_what_nft_scripts_program() {
         .to_string();
     assert!(err.contains("goto no-such-chain"), "{err}");
     assert_eq!(list(shard), before);
+    // The next batch (on the same socket, kept open) gets its own answers.
+    NftCommand
+        .apply_ops(&nft::in_table(shard, vec![nft::Op::AddChain("after")]))
+        .unwrap();
+    assert!(list(shard).contains("chain after {"), "{}", list(shard));
 }

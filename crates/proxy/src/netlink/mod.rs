@@ -4,7 +4,7 @@
 //!
 //! The batch is processed inside `send`: the kernel commits it whole or not at all and
 //! queues an error for every message it refused. A `GETGEN` request sent after it
-//! marks the end of those answers.
+//! marks the end of those answers. One socket serves every batch of the process.
 
 mod batch;
 mod expr;
@@ -51,19 +51,43 @@ fn socket() -> std::io::Result<OwnedFd> {
     Ok(fd)
 }
 
+/// The socket batches go through, kept open between them: closing a netlink socket
+/// takes the kernel ~18 ms here (an RCU grace period, it seems), longer than a small
+/// commit. Only a socket whose last exchange was read to its end is kept, so no
+/// answer of an earlier batch is ever taken for one of the next.
+static SOCKET: parking_lot::Mutex<Option<OwnedFd>> = parking_lot::Mutex::new(None);
+
 /// Applies `steps` as one transaction.
 pub fn apply(steps: &[Step<'_>]) -> Result<(), NftError> {
     if steps.is_empty() {
         return Ok(());
     }
-    let (batch, seqs) = encode(steps);
-    let fd = socket().map_err(NftError::Netlink)?;
-    // The whole batch must fit one datagram; root may raise the socket's limit.
-    if batch.len() > 128 * 1024 {
-        rustix::net::sockopt::set_socket_send_buffer_size_force(&fd, batch.len() * 2)
-            .map_err(|e| NftError::Netlink(e.into()))?;
+    let mut kept = SOCKET.lock();
+    let fd = match kept.take() {
+        Some(fd) => fd,
+        None => socket().map_err(NftError::Netlink)?,
+    };
+    let (result, read_to_end) = exchange(&fd, steps);
+    if read_to_end {
+        *kept = Some(fd);
     }
-    rustix::net::send(&fd, &batch, SendFlags::empty()).map_err(|e| NftError::Netlink(e.into()))?;
+    result
+}
+
+/// Sends `steps` as a batch and reads every answer up to the marker's; whether it
+/// got that far (the socket holds nothing more).
+fn exchange(fd: &OwnedFd, steps: &[Step<'_>]) -> (Result<(), NftError>, bool) {
+    let io = |e: rustix::io::Errno| (Err(NftError::Netlink(e.into())), false);
+    let (batch, seqs) = encode(steps);
+    // The whole batch must fit one datagram; root may raise the socket's limit.
+    if batch.len() > 128 * 1024
+        && let Err(e) = rustix::net::sockopt::set_socket_send_buffer_size_force(fd, batch.len() * 2)
+    {
+        return io(e);
+    }
+    if let Err(e) = rustix::net::send(fd, &batch, SendFlags::empty()) {
+        return io(e);
+    }
     let mut marker = Batch::new(seqs.last().copied().unwrap_or(0) + 1);
     let marker_seq = marker.begin(
         (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_GETGEN,
@@ -72,14 +96,17 @@ pub fn apply(steps: &[Step<'_>]) -> Result<(), NftError> {
         0,
     );
     marker.end();
-    rustix::net::send(&fd, &marker.buf, SendFlags::empty())
-        .map_err(|e| NftError::Netlink(e.into()))?;
+    if let Err(e) = rustix::net::send(fd, &marker.buf, SendFlags::empty()) {
+        return io(e);
+    }
 
     let mut errors = Vec::new();
     let mut buf = vec![0u8; 64 * 1024];
     loop {
-        let (n, _) = rustix::net::recv(&fd, &mut buf[..], RecvFlags::empty())
-            .map_err(|e| NftError::Netlink(e.into()))?;
+        let n = match rustix::net::recv(fd, &mut buf[..], RecvFlags::empty()) {
+            Ok((n, _)) => n,
+            Err(e) => return io(e),
+        };
         let mut at = 0;
         while at + 16 <= n {
             let len = u32::from_ne_bytes(buf[at..at + 4].try_into().expect("4 bytes")) as usize;
@@ -91,11 +118,12 @@ pub fn apply(steps: &[Step<'_>]) -> Result<(), NftError> {
             if ty == NLMSG_ERROR && len >= 20 {
                 let code = i32::from_ne_bytes(buf[at + 16..at + 20].try_into().expect("4 bytes"));
                 if seq == marker_seq {
-                    return if errors.is_empty() {
+                    let result = if errors.is_empty() {
                         Ok(())
                     } else {
                         Err(NftError::Rejected(errors.join("; ")))
                     };
+                    return (result, true);
                 }
                 if code != 0 {
                     let err = std::io::Error::from_raw_os_error(-code);
