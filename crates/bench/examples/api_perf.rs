@@ -1,15 +1,17 @@
 //! API server throughput and latency on the SQLite store, beside the raw store doing
 //! the same work, so the API layer's own overhead shows as a ratio: create at 50
 //! concurrent clients (p50/p99), get, list of 10,000 objects, and watch delivery to
-//! 1,000 watchers.
+//! 1,000 watchers: one write, then writes back to back.
 //!
-//! `cargo run --release -p bench --example api_perf [-- OBJECTS]`
+//! `cargo run --release -p bench --example api_perf [-- OBJECTS [watch]]`; with
+//! `watch`, only the watch phases run.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
+use http_body_util::BodyExt;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
 use kube::api::{ListParams, PostParams};
@@ -23,6 +25,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const CONCURRENCY: usize = 50;
 const WATCHERS: usize = 1000;
+/// Writes made back to back while the watchers watch.
+const BACK_TO_BACK: usize = 200;
 
 fn cm(name: &str) -> ConfigMap {
     serde_json::from_value(
@@ -83,6 +87,11 @@ async fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(10_000);
+    if std::env::args().nth(2).as_deref() == Some("watch") {
+        let b = bench::Bench::sqlite().await;
+        watch_phases(&b.client()).await;
+        return;
+    }
 
     // The raw store doing the same writes and reads.
     let dir = tempfile::tempdir().expect("temp dir");
@@ -155,20 +164,40 @@ async fn main() {
         listed.items.len()
     );
 
-    // Watch delivery: one write, seen by every watcher; latency write → each watcher.
-    // The watchers watch a namespace of their own, so their initial lists are small.
+    watch_phases(&client).await;
+    println!(
+        "api create throughput / raw store create throughput = {:.2}",
+        api_create.0 / raw_create.0
+    );
+    // The same comparison in CPU, which other load on a shared machine moves far less.
+    println!(
+        "api create cpu per object / raw store create cpu per object = {:.2}",
+        api_create.1 / raw_create.1
+    );
+}
+
+/// Watch delivery through the API server to kube-rs watchers of one namespace (their
+/// own, so their initial lists are small): one write seen by every watcher, then
+/// [`BACK_TO_BACK`] writes made one after another without waiting for delivery.
+/// Latency is from just before a write is sent to its receipt by each watcher; CPU is
+/// the whole process's (server, clients and writes) per delivered event.
+async fn watch_phases(client: &kube::Client) {
     let watched: Api<ConfigMap> = Api::namespaced(client.clone(), "kube-public");
+    let (first_tx, mut first_rx) = tokio::sync::mpsc::unbounded_channel::<Instant>();
     let mut ready = Vec::new();
     let mut watchers = Vec::new();
     for _ in 0..WATCHERS {
         let api = watched.clone();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         ready.push(rx);
+        let first_tx = first_tx.clone();
         watchers.push(tokio::spawn(async move {
             let mut s = watcher(api, watcher::Config::default())
                 .default_backoff()
                 .boxed();
             let mut tx = Some(tx);
+            // (index of the back-to-back write, receipt time)
+            let mut seen = Vec::with_capacity(BACK_TO_BACK);
             while let Some(ev) = s.try_next().await.expect("watch") {
                 match ev {
                     watcher::Event::InitDone => {
@@ -176,13 +205,29 @@ async fn main() {
                             let _ = t.send(());
                         }
                     }
-                    watcher::Event::Apply(_) => return Instant::now(),
+                    watcher::Event::Apply(cm) => {
+                        let at = Instant::now();
+                        let name = cm.metadata.name.unwrap_or_default();
+                        match name
+                            .strip_prefix("b2b-")
+                            .and_then(|i| i.parse::<usize>().ok())
+                        {
+                            Some(i) => seen.push((i, at)),
+                            None => {
+                                let _ = first_tx.send(at);
+                            }
+                        }
+                        if seen.len() == BACK_TO_BACK {
+                            break;
+                        }
+                    }
                     _ => {}
                 }
             }
-            Instant::now()
+            seen
         }));
     }
+    drop(first_tx);
     for r in ready {
         let _ = r.await;
     }
@@ -192,8 +237,8 @@ async fn main() {
         .await
         .expect("create watched");
     let mut lat = Vec::new();
-    for w in watchers {
-        lat.push(w.await.expect("watcher").duration_since(sent));
+    for _ in 0..WATCHERS {
+        lat.push(first_rx.recv().await.expect("watcher").duration_since(sent));
     }
     lat.sort();
     println!(
@@ -202,13 +247,97 @@ async fn main() {
         bench::percentile(&lat, 50.0).as_secs_f64() * 1e3,
         bench::percentile(&lat, 99.0).as_secs_f64() * 1e3
     );
+
+    let objects: Vec<ConfigMap> = (0..BACK_TO_BACK).map(|i| cm(&format!("b2b-{i}"))).collect();
+    let (start, cpu) = (Instant::now(), bench::process_cpu_time());
+    let mut sent = Vec::with_capacity(BACK_TO_BACK);
+    for object in &objects {
+        sent.push(Instant::now());
+        watched
+            .create(&PostParams::default(), object)
+            .await
+            .expect("create back to back");
+    }
+    let mut lat = Vec::with_capacity(WATCHERS * BACK_TO_BACK);
+    for w in watchers {
+        for (i, at) in w.await.expect("watcher") {
+            lat.push(at.duration_since(sent[i]));
+        }
+    }
+    let total = start.elapsed();
+    let cpu = bench::process_cpu_time() - cpu;
+    lat.sort();
+    let delivered = lat.len();
     println!(
-        "api create throughput / raw store create throughput = {:.2}",
-        api_create.0 / raw_create.0
+        "{:<34} {:>9.0}/s  p50 {:>7.2}ms  p99 {:>7.2}ms  cpu {:>6.2}us/event",
+        format!("api: watch {BACK_TO_BACK} back to back"),
+        delivered as f64 / total.as_secs_f64(),
+        bench::percentile(&lat, 50.0).as_secs_f64() * 1e3,
+        bench::percentile(&lat, 99.0).as_secs_f64() * 1e3,
+        cpu.as_secs_f64() * 1e6 / delivered as f64
     );
-    // The same comparison in CPU, which other load on a shared machine moves far less.
+    raw_back_to_back(client, &watched).await;
+}
+
+/// The back-to-back phase again with watchers that read the response's lines without
+/// decoding them, so the CPU per event is the server's (and the in-process body's)
+/// rather than mostly kube-rs's.
+async fn raw_back_to_back(client: &kube::Client, watched: &Api<ConfigMap>) {
+    let rv = watched
+        .list_metadata(&ListParams::default().limit(1))
+        .await
+        .expect("list")
+        .metadata
+        .resource_version
+        .expect("resourceVersion");
+    let uri = format!("/api/v1/namespaces/kube-public/configmaps?watch=1&resourceVersion={rv}");
+    let mut watchers = Vec::new();
+    for _ in 0..WATCHERS {
+        let req = http::Request::get(&uri)
+            .body(kube::client::Body::empty())
+            .expect("request");
+        // The response comes once the watch is registered.
+        let mut body = client.send(req).await.expect("watch").into_body();
+        watchers.push(tokio::spawn(async move {
+            let mut seen = Vec::with_capacity(BACK_TO_BACK);
+            while seen.len() < BACK_TO_BACK {
+                let frame = body.frame().await.expect("open").expect("frame");
+                let at = Instant::now();
+                let lines = frame
+                    .data_ref()
+                    .map_or(0, |d| d.iter().filter(|b| **b == b'\n').count());
+                seen.extend(std::iter::repeat_n(at, lines));
+            }
+            seen
+        }));
+    }
+    let objects: Vec<ConfigMap> = (0..BACK_TO_BACK).map(|i| cm(&format!("raw-{i}"))).collect();
+    let (start, cpu) = (Instant::now(), bench::process_cpu_time());
+    let mut sent = Vec::with_capacity(BACK_TO_BACK);
+    for object in &objects {
+        sent.push(Instant::now());
+        watched
+            .create(&PostParams::default(), object)
+            .await
+            .expect("create back to back");
+    }
+    let mut lat = Vec::with_capacity(WATCHERS * BACK_TO_BACK);
+    for w in watchers {
+        // A watch sends the changes in order: its i-th line is the i-th write.
+        for (i, at) in w.await.expect("watcher").into_iter().enumerate() {
+            lat.push(at.duration_since(sent[i]));
+        }
+    }
+    let total = start.elapsed();
+    let cpu = bench::process_cpu_time() - cpu;
+    lat.sort();
+    let delivered = lat.len();
     println!(
-        "api create cpu per object / raw store create cpu per object = {:.2}",
-        api_create.1 / raw_create.1
+        "{:<34} {:>9.0}/s  p50 {:>7.2}ms  p99 {:>7.2}ms  cpu {:>6.2}us/event",
+        format!("api: raw watch {BACK_TO_BACK} back to back"),
+        delivered as f64 / total.as_secs_f64(),
+        bench::percentile(&lat, 50.0).as_secs_f64() * 1e3,
+        bench::percentile(&lat, 99.0).as_secs_f64() * 1e3,
+        cpu.as_secs_f64() * 1e6 / delivered as f64
     );
 }
