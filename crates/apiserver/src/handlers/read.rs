@@ -8,7 +8,6 @@ use bytes::Bytes;
 use futures::StreamExt;
 use http::{HeaderValue, StatusCode, header};
 use serde_json::{Value, json};
-use tokio_stream::wrappers::ReceiverStream;
 
 use api::ResourceInfo;
 use api::selectors::{FieldSelector, LabelSelector};
@@ -18,7 +17,7 @@ use super::respond::{self, IncludeObject};
 use crate::error::{ApiError, Result};
 use crate::negotiate::Output;
 use crate::query::Query;
-use crate::registry::{ListParams, WatchEvent, WatchParams};
+use crate::registry::{ListParams, WatchEvent, WatchParams, watch_line};
 
 pub async fn get(call: Call) -> Result<Response> {
     let obj = call
@@ -85,16 +84,16 @@ pub async fn watch(call: Call) -> Result<Response> {
         .filter(|t| *t > 0)
         .map(|t| Duration::from_secs(t as u64))
         .unwrap_or(call.state.default_watch_timeout);
-    let rx = call
+    let events = call
         .state
         .registry
-        .watch(&call.info, call.ns(), params)
+        .watch_events(&call.info, call.ns(), params)
         .await?;
     let info = call.info.clone();
     let output = call.output;
     let include = IncludeObject::parse(call.query.get("includeObject"));
     let mut first = true;
-    let events = ReceiverStream::new(rx)
+    let events = events
         .take_until(tokio::time::sleep(timeout))
         .map(move |ev| {
             let line = encode_event(&info, ev, output, include, first);
@@ -149,19 +148,8 @@ fn encode_event(
         _ => None,
     };
     match rendered {
-        Some(object) => watch_line(kind, &serde_json::to_vec(&object).unwrap_or_default()),
-        // The object as stored: its JSON is shared with every watcher of this change.
-        None => watch_line(kind, ev.shared().json()),
+        Some(object) => watch_line(kind, &object),
+        // The object as stored: its line is shared with every watcher of this change.
+        None => ev.shared().watch_line(kind),
     }
-}
-
-/// `{"type":"<kind>","object":<object>}` and a newline, as serde_json writes it.
-fn watch_line(kind: &str, object: &[u8]) -> Bytes {
-    let mut line = Vec::with_capacity(object.len() + kind.len() + 24);
-    line.extend_from_slice(b"{\"type\":\"");
-    line.extend_from_slice(kind.as_bytes());
-    line.extend_from_slice(b"\",\"object\":");
-    line.extend_from_slice(object);
-    line.extend_from_slice(b"}\n");
-    Bytes::from(line)
 }

@@ -26,9 +26,9 @@ pub use codec::{decode, encode, parse_resource_version, set_resource_version};
 pub use delete::{DeleteOptions, Deleted};
 pub use list::{ListPage, ListParams};
 pub use resources::{Resources, Snapshot};
-pub use shared::WatchObject;
+pub use shared::{WatchObject, watch_line};
 pub use update::{UpdateMode, Updated};
-pub use watch::{WatchEvent, WatchParams};
+pub use watch::{WatchEvent, WatchEvents, WatchParams};
 
 /// Who is asking and how: the per-request context of a registry operation.
 #[derive(Clone, Debug, Default)]

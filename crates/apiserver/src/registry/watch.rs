@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::stream::{self, BoxStream, StreamExt};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
@@ -15,7 +15,7 @@ use api::selectors::{FieldSelector, LabelSelector};
 use store::{EventKind, Revision};
 
 use super::list::{ListParams, matches};
-use super::shared::{Decoded, WatchObject};
+use super::shared::{Cursor, Decoded, WatchObject};
 use super::{Registry, codec};
 use crate::error::{ApiError, Result};
 
@@ -70,18 +70,49 @@ impl WatchEvent {
     }
 }
 
-/// Events waiting for a slow client before the watch pushes back on the store.
+/// Events waiting for a slow in-process consumer of [`Registry::watch`] before the
+/// watch pushes back on the store.
 const BUFFER: usize = 256;
 const DEFAULT_BOOKMARK_INTERVAL: Duration = Duration::from_secs(30);
 
+/// A watch's events, ending after an error event or when the store's stream ends.
+pub type WatchEvents = BoxStream<'static, WatchEvent>;
+
 impl Registry {
-    /// Starts a watch; events arrive on the returned channel until it closes.
+    /// Starts a watch; events arrive on the returned channel until it closes. For
+    /// in-process consumers; the HTTP handler polls [`Registry::watch_events`] itself,
+    /// which spares every delivery a task hop.
     pub async fn watch(
         &self,
         info: &ResourceInfo,
         ns: Option<&str>,
         params: WatchParams,
     ) -> Result<mpsc::Receiver<WatchEvent>> {
+        let mut events = self.watch_events(info, ns, params).await?;
+        let (tx, rx) = mpsc::channel(BUFFER);
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    ev = events.next() => {
+                        let Some(ev) = ev else { return };
+                        if tx.send(ev).await.is_err() {
+                            return;
+                        }
+                    }
+                    _ = tx.closed() => return,
+                }
+            }
+        });
+        Ok(rx)
+    }
+
+    /// Starts a watch as a stream, driven by whoever polls it.
+    pub async fn watch_events(
+        &self,
+        info: &ResourceInfo,
+        ns: Option<&str>,
+        params: WatchParams,
+    ) -> Result<WatchEvents> {
         let rv = params.resource_version.as_deref().filter(|s| !s.is_empty());
         let legacy_initial = matches!(rv, None | Some("0"));
         let send_initial = params.send_initial_events.unwrap_or(legacy_initial);
@@ -99,7 +130,6 @@ impl Registry {
                 ));
             }
         }
-        let (tx, rx) = mpsc::channel(BUFFER);
         let list_params = ListParams {
             labels: params.labels.clone(),
             fields: params.fields.clone(),
@@ -125,82 +155,108 @@ impl Registry {
                 requested,
                 compacted,
             }) => {
-                let _ = tx.try_send(WatchEvent::Error(WatchObject::new(
-                    ApiError::gone(format!(
-                        "too old resource version: {requested} ({compacted})"
-                    ))
-                    .status(),
-                )));
-                return Ok(rx);
+                let gone = ApiError::gone(format!(
+                    "too old resource version: {requested} ({compacted})"
+                ));
+                let ev = WatchEvent::Error(WatchObject::new(gone.status()));
+                return Ok(stream::iter([ev]).boxed());
             }
             Err(e) => return Err(ApiError::from_store(e, info, "")),
         };
 
-        let info = info.clone();
-        let kind_meta = (info.api_version(), info.kind.clone());
         let bookmark_every = params
             .bookmark_interval
             .unwrap_or(DEFAULT_BOOKMARK_INTERVAL);
-        let initial_end_bookmark = params.send_initial_events == Some(true);
-        let decoded = self.decoded.clone();
-        tokio::spawn(async move {
-            for obj in initial {
-                if tx
-                    .send(WatchEvent::Added(WatchObject::new(obj)))
-                    .await
-                    .is_err()
-                {
-                    return;
-                }
-            }
-            let bookmark = |rv: Revision, end: bool| {
-                let mut m = json!({"resourceVersion": rv.to_string()});
-                if end {
-                    m["annotations"] = json!({"k8s.io/initial-events-end": "true"});
-                }
-                WatchEvent::Bookmark(WatchObject::new(
-                    json!({"kind": kind_meta.1, "apiVersion": kind_meta.0, "metadata": m}),
-                ))
-            };
-            if initial_end_bookmark && tx.send(bookmark(start, true)).await.is_err() {
-                return;
-            }
-            let mut last = start;
-            let mut stream = stream;
-            let mut ticker = tokio::time::interval(bookmark_every);
-            ticker.tick().await;
-            loop {
-                tokio::select! {
-                    item = stream.next() => {
-                        let Some(item) = item else { return };
-                        let event = match item {
-                            Ok(ev) => ev,
-                            Err(e) => {
-                                let status = match e {
-                                    store::Error::Compacted { requested, compacted } => ApiError::gone(
-                                        format!("too old resource version: {requested} ({compacted})")),
-                                    other => ApiError::from_store(other, &info, ""),
-                                };
-                                let _ = tx.send(WatchEvent::Error(WatchObject::new(status.status()))).await;
-                                return;
-                            }
-                        };
-                        last = event.revision();
-                        let Some(out) = translate(&info, &list_params, &decoded, &event) else { continue };
-                        if tx.send(out).await.is_err() {
-                            return;
+        let follow = Follow {
+            stream,
+            ticker: tokio::time::interval_at(
+                tokio::time::Instant::now() + bookmark_every,
+                bookmark_every,
+            ),
+            bookmarks: params.allow_bookmarks,
+            last: start,
+            info: info.clone(),
+            list_params,
+            decoded: self.decoded.clone(),
+            cursor: Cursor::default(),
+            ended: false,
+        };
+        let mut head: Vec<WatchEvent> = initial
+            .into_iter()
+            .map(|o| WatchEvent::Added(WatchObject::new(o)))
+            .collect();
+        if params.send_initial_events == Some(true) {
+            head.push(follow.bookmark(start, true));
+        }
+        let tail = stream::unfold(
+            follow,
+            |mut f| async move { f.next().await.map(|ev| (ev, f)) },
+        );
+        Ok(stream::iter(head).chain(tail).boxed())
+    }
+}
+
+/// A watch after its initial events: the store's changes as this watcher sees them,
+/// and bookmarks.
+struct Follow {
+    stream: store::WatchStream,
+    ticker: tokio::time::Interval,
+    bookmarks: bool,
+    /// The revision of the last change seen, for bookmarks.
+    last: Revision,
+    info: ResourceInfo,
+    list_params: ListParams,
+    decoded: Arc<Decoded>,
+    cursor: Cursor,
+    ended: bool,
+}
+
+impl Follow {
+    async fn next(&mut self) -> Option<WatchEvent> {
+        if self.ended {
+            return None;
+        }
+        loop {
+            tokio::select! {
+                // The store first: while changes flow, the ticker is not polled for
+                // each of them; it is when the store has nothing ready.
+                biased;
+                item = self.stream.next() => {
+                    let event = match item? {
+                        Ok(ev) => ev,
+                        Err(e) => {
+                            let status = match e {
+                                store::Error::Compacted { requested, compacted } => ApiError::gone(
+                                    format!("too old resource version: {requested} ({compacted})")),
+                                other => ApiError::from_store(other, &self.info, ""),
+                            };
+                            self.ended = true;
+                            return Some(WatchEvent::Error(WatchObject::new(status.status())));
                         }
+                    };
+                    self.last = event.revision();
+                    if let Some(out) = translate(&self.info, &self.list_params, &self.decoded, &mut self.cursor, &event) {
+                        return Some(out);
                     }
-                    _ = ticker.tick(), if params.allow_bookmarks => {
-                        if tx.send(bookmark(last, false)).await.is_err() {
-                            return;
-                        }
-                    }
-                    _ = tx.closed() => return,
+                }
+                _ = self.ticker.tick(), if self.bookmarks => {
+                    return Some(self.bookmark(self.last, false));
                 }
             }
-        });
-        Ok(rx)
+        }
+    }
+
+    /// A bookmark at `rv`; `end` marks the end of the initial events.
+    fn bookmark(&self, rv: Revision, end: bool) -> WatchEvent {
+        let mut m = json!({"resourceVersion": rv.to_string()});
+        if end {
+            m["annotations"] = json!({"k8s.io/initial-events-end": "true"});
+        }
+        WatchEvent::Bookmark(WatchObject::new(json!({
+            "kind": self.info.kind,
+            "apiVersion": self.info.api_version(),
+            "metadata": m,
+        })))
     }
 }
 
@@ -208,15 +264,18 @@ impl Registry {
 fn translate(
     info: &ResourceInfo,
     params: &ListParams,
-    decoded: &Arc<Decoded>,
+    decoded: &Decoded,
+    cursor: &mut Cursor,
     event: &store::Event,
 ) -> Option<WatchEvent> {
     let filtering = !params.labels.is_empty() || !params.fields.is_empty();
-    let new = decoded.get(&event.kv)?;
+    let new = cursor.get(decoded, &event.kv)?;
     let passes = |o: &WatchObject| !filtering || matches(info, params, o.value());
     match event.kind {
         EventKind::Create => passes(&new).then_some(WatchEvent::Added(new)),
         EventKind::Delete => passes(&new).then_some(WatchEvent::Deleted(new)),
+        // Unfiltered, an update is MODIFIED without looking at what it replaced.
+        EventKind::Update if !filtering => Some(WatchEvent::Modified(new)),
         EventKind::Update => {
             let was = event
                 .prev
