@@ -177,7 +177,8 @@ async fn main() {
 }
 
 /// Watch delivery through the API server to kube-rs watchers of one namespace (their
-/// own, so their initial lists are small): one write seen by every watcher, then
+/// own, so their initial lists are small): one write seen by every watcher (after a
+/// first one, so that every watch is established and only delivery is timed), then
 /// [`BACK_TO_BACK`] writes made one after another without waiting for delivery.
 /// Latency is from just before a write is sent to its receipt by each watcher; CPU is
 /// the whole process's (server, clients and writes) per delivered event.
@@ -230,6 +231,14 @@ async fn watch_phases(client: &kube::Client) {
     drop(first_tx);
     for r in ready {
         let _ = r.await;
+    }
+    // kube-rs reports the initial list done before its watch request is made.
+    watched
+        .create(&PostParams::default(), &cm("warm-up"))
+        .await
+        .expect("create warm-up");
+    for _ in 0..WATCHERS {
+        first_rx.recv().await.expect("watcher");
     }
     let sent = Instant::now();
     watched
