@@ -273,18 +273,8 @@ async fn watch_phases(client: &kube::Client) {
             lat.push(at.duration_since(sent[i]));
         }
     }
-    let total = start.elapsed();
-    let cpu = bench::process_cpu_time() - cpu;
-    lat.sort();
-    let delivered = lat.len();
-    println!(
-        "{:<34} {:>9.0}/s  p50 {:>7.2}ms  p99 {:>7.2}ms  cpu {:>6.2}us/event",
-        format!("api: watch {BACK_TO_BACK} back to back"),
-        delivered as f64 / total.as_secs_f64(),
-        bench::percentile(&lat, 50.0).as_secs_f64() * 1e3,
-        bench::percentile(&lat, 99.0).as_secs_f64() * 1e3,
-        cpu.as_secs_f64() * 1e6 / delivered as f64
-    );
+    let what = format!("api: watch {BACK_TO_BACK} back to back");
+    report_deliveries(&what, lat, start.elapsed(), bench::process_cpu_time() - cpu);
     raw_back_to_back(client, &watched).await;
 }
 
@@ -337,13 +327,17 @@ async fn raw_back_to_back(client: &kube::Client, watched: &Api<ConfigMap>) {
             lat.push(at.duration_since(sent[i]));
         }
     }
-    let total = start.elapsed();
-    let cpu = bench::process_cpu_time() - cpu;
+    let what = format!("api: raw watch {BACK_TO_BACK} back to back");
+    report_deliveries(&what, lat, start.elapsed(), bench::process_cpu_time() - cpu);
+}
+
+/// Prints a back-to-back watch phase: deliveries per second, their latency from the
+/// write, and the process's CPU per delivered event.
+fn report_deliveries(what: &str, mut lat: Vec<Duration>, total: Duration, cpu: Duration) {
     lat.sort();
     let delivered = lat.len();
     println!(
-        "{:<34} {:>9.0}/s  p50 {:>7.2}ms  p99 {:>7.2}ms  cpu {:>6.2}us/event",
-        format!("api: raw watch {BACK_TO_BACK} back to back"),
+        "{what:<34} {:>9.0}/s  p50 {:>7.2}ms  p99 {:>7.2}ms  cpu {:>6.2}us/event",
         delivered as f64 / total.as_secs_f64(),
         bench::percentile(&lat, 50.0).as_secs_f64() * 1e3,
         bench::percentile(&lat, 99.0).as_secs_f64() * 1e3,
