@@ -257,16 +257,7 @@ async fn watch_phases(client: &kube::Client) {
         bench::percentile(&lat, 99.0).as_secs_f64() * 1e3
     );
 
-    let objects: Vec<ConfigMap> = (0..BACK_TO_BACK).map(|i| cm(&format!("b2b-{i}"))).collect();
-    let (start, cpu) = (Instant::now(), bench::process_cpu_time());
-    let mut sent = Vec::with_capacity(BACK_TO_BACK);
-    for object in &objects {
-        sent.push(Instant::now());
-        watched
-            .create(&PostParams::default(), object)
-            .await
-            .expect("create back to back");
-    }
+    let (start, cpu, sent) = write_back_to_back(&watched, "b2b").await;
     let mut lat = Vec::with_capacity(WATCHERS * BACK_TO_BACK);
     for w in watchers {
         for (i, at) in w.await.expect("watcher") {
@@ -310,16 +301,7 @@ async fn raw_back_to_back(client: &kube::Client, watched: &Api<ConfigMap>) {
             seen
         }));
     }
-    let objects: Vec<ConfigMap> = (0..BACK_TO_BACK).map(|i| cm(&format!("raw-{i}"))).collect();
-    let (start, cpu) = (Instant::now(), bench::process_cpu_time());
-    let mut sent = Vec::with_capacity(BACK_TO_BACK);
-    for object in &objects {
-        sent.push(Instant::now());
-        watched
-            .create(&PostParams::default(), object)
-            .await
-            .expect("create back to back");
-    }
+    let (start, cpu, sent) = write_back_to_back(watched, "raw").await;
     let mut lat = Vec::with_capacity(WATCHERS * BACK_TO_BACK);
     for w in watchers {
         // A watch sends the changes in order: its i-th line is the i-th write.
@@ -343,4 +325,25 @@ fn report_deliveries(what: &str, mut lat: Vec<Duration>, total: Duration, cpu: D
         bench::percentile(&lat, 99.0).as_secs_f64() * 1e3,
         cpu.as_secs_f64() * 1e6 / delivered as f64
     );
+}
+
+/// Creates the back-to-back phase's objects one after the other (built beforehand);
+/// returns when the phase started, the process's CPU time then, and each write's start.
+async fn write_back_to_back(
+    watched: &Api<ConfigMap>,
+    prefix: &str,
+) -> (Instant, Duration, Vec<Instant>) {
+    let objects: Vec<ConfigMap> = (0..BACK_TO_BACK)
+        .map(|i| cm(&format!("{prefix}-{i}")))
+        .collect();
+    let (start, cpu) = (Instant::now(), bench::process_cpu_time());
+    let mut sent = Vec::with_capacity(BACK_TO_BACK);
+    for object in &objects {
+        sent.push(Instant::now());
+        watched
+            .create(&PostParams::default(), object)
+            .await
+            .expect("create back to back");
+    }
+    (start, cpu, sent)
 }
