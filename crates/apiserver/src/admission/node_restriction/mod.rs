@@ -108,6 +108,13 @@ fn str_at<'a>(v: &'a Value, pointer: &str) -> &'a str {
         .unwrap_or_default()
 }
 
+/// The list at `pointer` (empty when absent).
+fn items_at<'a>(v: &'a Value, pointer: &str) -> &'a [Value] {
+    v.pointer(pointer)
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice)
+}
+
 /// Whether two JSON values are equal, a missing field, `null`, `[]` and `{}` all
 /// counting as unset (upstream's semantic equality of nil and empty).
 fn same(a: Option<&Value>, b: Option<&Value>) -> bool {
@@ -215,11 +222,7 @@ impl NodeRestriction {
                 "node {node:?} can only create pods with spec.nodeName set to itself"
             ));
         }
-        let owners = pod
-            .pointer("/metadata/ownerReferences")
-            .and_then(Value::as_array)
-            .map(Vec::as_slice)
-            .unwrap_or_default();
+        let owners = items_at(pod, "/metadata/ownerReferences");
         let owner = match owners {
             [] => {
                 return refuse(format!(
@@ -274,15 +277,11 @@ impl NodeRestriction {
                 ));
             }
         }
-        let volumes = pod
-            .pointer("/spec/volumes")
-            .and_then(Value::as_array)
-            .map(Vec::as_slice)
-            .unwrap_or_default();
+        let volumes = items_at(pod, "/spec/volumes");
         let bundles = volumes.iter().any(|v| {
-            v.pointer("/projected/sources")
-                .and_then(Value::as_array)
-                .is_some_and(|s| s.iter().any(|s| s.get("clusterTrustBundle").is_some()))
+            items_at(v, "/projected/sources")
+                .iter()
+                .any(|s| s.get("clusterTrustBundle").is_some())
         });
         if bundles {
             return refuse(format!(
@@ -379,10 +378,8 @@ fn pod_status(node: &str, req: &Request<'_>) -> Result<(), ApiError> {
     }
     // Which claim each entry names; upstream compares only those.
     let claims = |v: &Value| -> Vec<(Value, Value)> {
-        v.pointer("/status/resourceClaimStatuses")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
+        items_at(v, "/status/resourceClaimStatuses")
+            .iter()
             .map(|s| (s["name"].clone(), s["resourceClaimName"].clone()))
             .collect()
     };
