@@ -289,3 +289,88 @@ fn crd_rules_use_kubernetes_cel_libraries() {
         "ok"
     );
 }
+
+const QUEUE_CRD: &str = r#"
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: queues.example.com}
+spec:
+  group: example.com
+  names: {kind: Queue, plural: queues}
+  scope: Namespaced
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            x-kubernetes-validations:
+            - rule: "self.items.all(i, v, v.priority >= i)"
+              message: priorities must not fall below their position
+            - rule: "self.labels.transformMap(k, v, v.size()).all(k, n, n <= 8)"
+              message: label values are at most 8 characters
+            properties:
+              items:
+                type: array
+                items:
+                  type: object
+                  properties:
+                    priority: {type: integer}
+              labels:
+                type: object
+                additionalProperties: {type: string}
+"#;
+
+fn queue(name: &str, spec: &str) -> String {
+    format!("apiVersion: example.com/v1\nkind: Queue\nmetadata: {{name: {name}}}\nspec: {spec}\n")
+}
+
+/// Two-variable comprehensions (index and item, key and value) in rules, as
+/// upstream's environment has them since 1.32; a bad iteration variable makes
+/// the CRD invalid.
+#[test]
+fn crd_rules_use_two_variable_comprehensions() {
+    let s = Server::start();
+
+    let bad = QUEUE_CRD.replace("all(i, v, v.priority", "all(i, i, i.priority");
+    let out = s.kubectl_stdin(&["apply", "-f", "-"], &bad);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains(r#"spec.versions[0].schema.openAPIV3Schema.properties[spec].x-kubernetes-validations[0].rule: Invalid value: apiextensions.ValidationRule{Rule:"self.items.all(i, i, i.priority >= i)""#)
+            && err.contains("compilation failed: ERROR: <input>:1:19: duplicate variable name: i"),
+        "{err}"
+    );
+
+    install(&s, QUEUE_CRD, "queues");
+    s.apply(&queue(
+        "ok",
+        "{items: [{priority: 0}, {priority: 3}], labels: {team: web}}",
+    ));
+    let refused = [
+        (
+            "low",
+            "{items: [{priority: 0}, {priority: 0}], labels: {}}",
+            r#"The Queue "low" is invalid: spec: Invalid value: "object": priorities must not fall below their position"#,
+        ),
+        (
+            "long",
+            "{items: [], labels: {team: platform-infra}}",
+            r#"The Queue "long" is invalid: spec: Invalid value: "object": label values are at most 8 characters"#,
+        ),
+    ];
+    for (name, spec, want) in refused {
+        let out = s.kubectl_stdin(&["apply", "-f", "-"], &queue(name, spec));
+        assert!(!out.status.success(), "{name} was accepted");
+        let err = stderr(&out);
+        assert!(err.contains(want), "{name}: {err}");
+    }
+    assert_eq!(
+        s.jsonpath(&["get", "queues"], "{.items[*].metadata.name}"),
+        "ok"
+    );
+}

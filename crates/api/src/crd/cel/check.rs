@@ -5,10 +5,11 @@
 //! be able to evaluate to a bool. Everything else (e.g. `self.replicas + 'a'`) is
 //! left to evaluation, where it fails as a `no such overload` error.
 
-use cel::common::ast::{EntryExpr, Expr, IdedExpr, LiteralValue};
+use cel::common::ast::{ComprehensionExpr, EntryExpr, Expr, IdedExpr, LiteralValue};
 use serde_json::Value;
 
 use super::functions::{FUNCTIONS, TYPE_NAMES};
+use super::library::two_var::MAP_INSERT;
 use crate::crd::schema::{
     additional_any, additional_schema, items, preserves_unknown, properties, ty,
 };
@@ -155,6 +156,22 @@ impl<'a> Checker<'a> {
             .map(|(_, t)| *t)
     }
 
+    /// Binds the names a comprehension over `range` declares: the element (list
+    /// items, map keys), or with two names the index and item, or key and value.
+    pub(super) fn bind_iter_vars(&mut self, c: &ComprehensionExpr, range: Ty<'a>) {
+        match &c.iter_var2 {
+            None => self.scope.push((c.iter_var.clone(), element(range))),
+            Some(second) => {
+                let first = match range {
+                    Ty::Dyn => Ty::Dyn,
+                    _ => Ty::Other,
+                };
+                self.scope.push((c.iter_var.clone(), first));
+                self.scope.push((second.clone(), element_value(range)));
+            }
+        }
+    }
+
     pub(super) fn infer(&mut self, e: &IdedExpr) -> Result<Ty<'a>, Issue> {
         match &e.expr {
             Expr::Ident(name) => match self.lookup(name) {
@@ -178,10 +195,7 @@ impl<'a> Checker<'a> {
                 let range = self.infer(&c.iter_range)?;
                 let init = self.infer(&c.accu_init)?;
                 let depth = self.scope.len();
-                self.scope.push((c.iter_var.clone(), element(range)));
-                if let Some(v2) = &c.iter_var2 {
-                    self.scope.push((v2.clone(), Ty::Dyn));
-                }
+                self.bind_iter_vars(c, range);
                 self.scope.push((c.accu_var.clone(), init));
                 let out = (|| {
                     self.infer(&c.loop_cond)?;
@@ -270,7 +284,7 @@ impl<'a> Checker<'a> {
             | "sub" | "url" | "getScheme" | "getHost" | "getHostname" | "getPort"
             | "getEscapedPath" | "getQuery" | "ip" | "cidr" | "family" | "prefixLength"
             | "masked" | "validate" | "named" | "timestamp" | "duration" | "semver" | "major"
-            | "minor" | "patch" => Ty::Other,
+            | "minor" | "patch" | MAP_INSERT => Ty::Other,
             "_+_" | "_-_" | "_*_" | "_/_" | "_%_" | "-_" => Ty::Other,
             _ => {
                 let _ = target_ty;

@@ -10,6 +10,7 @@ use super::check::{self, Issue};
 use super::estimate::{estimate, exceeded};
 use super::functions::ENV;
 use super::library::cost::instrument;
+use super::library::two_var::lower;
 use crate::crd::schema::{additional_schema, properties};
 
 /// One compiled rule.
@@ -57,14 +58,14 @@ pub fn compile(schema: &Value, root: bool, entry: &Value) -> (Rule, RuleErrors) 
     let too_costly =
         |what: &str, p: &Program| exceeded(what, estimate(p.expression(), schema, root));
     let rule_cost = program.as_ref().ok().and_then(|p| too_costly("rule", p));
-    let program = program.map(|p| instrument(p.expression()));
+    let program = program.map(|p| runnable(&p));
     let mut message_expression_cost = None;
     let (message_expression, msg_err) = match text("messageExpression").trim() {
         "" => (None, None),
         src => match compile_expr(src, schema, root) {
             Ok((p, _)) => {
                 message_expression_cost = too_costly("messageExpression", &p);
-                (Some((src.to_string(), instrument(p.expression()))), None)
+                (Some((src.to_string(), runnable(&p))), None)
             }
             Err(e) => (None, Some(format!("messageExpression {e}"))),
         },
@@ -95,6 +96,12 @@ pub fn compile(schema: &Value, root: bool, entry: &Value) -> (Rule, RuleErrors) 
         optional_old_self,
     };
     (rule, errors)
+}
+
+/// What runs: the checked expression, charging the cost budget, in the
+/// interpreter's one-variable comprehensions (`library/two_var.rs`).
+fn runnable(p: &Program) -> IdedExpr {
+    lower(instrument(p.expression()))
 }
 
 /// Parses and checks one expression; the error is upstream's detail.

@@ -16,7 +16,7 @@
 use cel::common::ast::{EntryExpr, Expr, IdedExpr};
 use serde_json::Value;
 
-use super::check::{Checker, Ty, element};
+use super::check::{Checker, Ty};
 use crate::crd::schema::{additional_schema, items, ty};
 
 /// upstream's `StaticEstimatedCostLimit`.
@@ -81,10 +81,7 @@ impl Checker<'_> {
                 };
                 let outside = self.cost(&c.iter_range) + self.cost(&c.accu_init);
                 let depth = self.scope.len();
-                self.scope.push((c.iter_var.clone(), element(range)));
-                if let Some(v2) = &c.iter_var2 {
-                    self.scope.push((v2.clone(), Ty::Dyn));
-                }
+                self.bind_iter_vars(c, range);
                 self.scope.push((c.accu_var.clone(), Ty::Dyn));
                 let body = self.cost(&c.loop_cond) + self.cost(&c.loop_step);
                 let result = self.cost(&c.result);

@@ -8,15 +8,16 @@
 //! `string()` of both), sets (`sets.contains`, `sets.equivalent`,
 //! `sets.intersects`), formats (`format.named()`, `format.dns1123Label()` and
 //! the other named formats, `validate()`), semver (`semver()`, `isSemver()` and
-//! the Semver methods) and bindings (`cel.bind`, a macro).
+//! the Semver methods), bindings (`cel.bind`, a macro) and the two-variable
+//! comprehensions (`all`, `exists`, `existsOne` with an index or key and a
+//! value, `transformList`, `transformMap`, `transformMapEntry`; macros).
 //!
 //! `duration()`, `timestamp()` and their accessors come from the standard library
 //! (the crate's chrono feature); strings of format `date-time`, `date` and
 //! `duration` reach rules as timestamps and durations (`values.rs`).
 //!
-//! Not provided: the quantity `mul` / `div` / `divInt` and the two-variable
-//! comprehensions of newer releases. (The authorizer library is for admission
-//! policies, not CRD rules.)
+//! Not provided: the quantity `mul` / `div` / `divInt`. (The authorizer library
+//! is for admission policies, not CRD rules.)
 
 use std::sync::{Arc, LazyLock};
 

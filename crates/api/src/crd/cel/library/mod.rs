@@ -12,6 +12,8 @@ mod quantity;
 mod regex;
 mod semver;
 mod sets;
+pub(super) mod two_var;
+mod two_var_eval;
 mod url;
 
 use std::sync::Arc;
@@ -31,6 +33,7 @@ pub(super) fn register(env: &mut Env) -> Result<(), DeclarationError> {
     sets::register(env)?;
     format::register(env)?;
     bind::register(env)?;
+    two_var::register(env)?;
     cost::register(env)
 }
 
@@ -164,7 +167,8 @@ pub(super) fn eval(src: &str) -> Result<Value, ExecutionError> {
     let program = super::functions::ENV
         .compile(src)
         .unwrap_or_else(|e| panic!("{src}: {e}"));
-    program.execute(&cel::Context::with_env(super::functions::ENV.clone()))
+    let expr = two_var::lower(program.expression().clone());
+    cel::Context::with_env(super::functions::ENV.clone()).resolve(&expr)
 }
 
 /// Asserts that `src` evaluates to true, for unit tests.
