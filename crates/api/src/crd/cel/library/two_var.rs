@@ -11,7 +11,8 @@
 //! into a one-variable one over `@pairs(range)` (`[[i, v], ...]`), reading the
 //! two names as `pair[0]` and `pair[1]`; the loop step keeps its shape, which
 //! the interpreter relies on (`all` absorbing errors, `transformList`
-//! appending in place).
+//! appending in place). The maps of `transformMap` and `transformMapEntry`
+//! are built in place (`two_var_eval.rs`).
 
 use cel::common::ast::{
     CallExpr, ComprehensionExpr, EntryExpr, Expr, IdedExpr, ListExpr, LiteralValue, MapExpr,
