@@ -3,8 +3,9 @@
 //! concurrent clients (p50/p99), get, list of 10,000 objects, and watch delivery to
 //! 1,000 watchers: one write, then writes back to back.
 //!
-//! `cargo run --release -p bench --example api_perf [-- OBJECTS [watch]]`; with
-//! `watch`, only the watch phases run.
+//! `cargo run --release -p bench --example api_perf [-- OBJECTS [watch|create]]`; with
+//! `watch`, only the watch phases run; with `create`, only creates with pre-encoded
+//! bodies (for profiling the server's create path).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,7 +13,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt};
 use http_body_util::BodyExt;
-use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use kube::Api;
 use kube::api::{ListParams, PostParams};
 use kube::runtime::{WatchStreamExt, watcher};
@@ -87,17 +88,32 @@ async fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(10_000);
-    if std::env::args().nth(2).as_deref() == Some("watch") {
-        let b = bench::Bench::sqlite().await;
-        watch_phases(&b.client()).await;
-        return;
+    match std::env::args().nth(2).as_deref() {
+        Some("watch") => {
+            let b = bench::Bench::sqlite().await;
+            watch_phases(&b.client()).await;
+            return;
+        }
+        Some("create") => {
+            let b = bench::Bench::sqlite().await;
+            create_encoded(&b.client(), n).await;
+            return;
+        }
+        _ => {}
     }
 
-    // The raw store doing the same writes and reads.
+    let b = bench::Bench::sqlite().await;
+    let client = b.client();
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+
+    // The raw store doing the same writes and reads: each value is what the API server
+    // stores for such an object (uid, creationTimestamp, managedFields, …), several
+    // times the bytes of the client's body.
+    let body = stored_form(&b, &api).await;
+    println!("{:<34} {} bytes", "stored value", body.len());
     let dir = tempfile::tempdir().expect("temp dir");
     let raw: Arc<dyn Store> =
         Arc::new(store::sqlite::SqliteStore::open(dir.path().join("raw.db")).expect("store"));
-    let body = Bytes::from(serde_json::to_vec(&cm("x")).expect("json"));
     let phase = timed(n, |i| {
         let (raw, body) = (raw.clone(), body.clone());
         async move {
@@ -131,9 +147,6 @@ async fn main() {
     );
 
     // The API server on its own store.
-    let b = bench::Bench::sqlite().await;
-    let client = b.client();
-    let api: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
     // Built beforehand, as the raw store's value is: the harness's own work is not
     // the API server's.
     let objects: Vec<ConfigMap> = (0..n).map(|i| cm(&format!("cm-{i}"))).collect();
@@ -174,6 +187,54 @@ async fn main() {
         "api create cpu per object / raw store create cpu per object = {:.2}",
         api_create.1 / raw_create.1
     );
+}
+
+/// Creates `n` ConfigMaps as [`CONCURRENCY`] clients that send request bodies encoded
+/// beforehand and read the response bytes without decoding them, so that a profile
+/// shows the server's work (`api_perf N create`) rather than kube-rs's serde. In a
+/// namespace of their own.
+async fn create_encoded(client: &kube::Client, n: usize) -> (f64, f64) {
+    const NAMESPACE: &str = "bench-encoded";
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let ns = serde_json::from_value(json!({"metadata": {"name": NAMESPACE}})).expect("namespace");
+    namespaces
+        .create(&PostParams::default(), &ns)
+        .await
+        .expect("namespace");
+    let uri = format!("/api/v1/namespaces/{NAMESPACE}/configmaps");
+    let bodies: Vec<Bytes> = (0..n)
+        .map(|i| Bytes::from(serde_json::to_vec(&cm(&format!("cm-{i}"))).expect("json")))
+        .collect();
+    let phase = timed(n, |i| {
+        let req = http::Request::post(&uri)
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .header(http::header::ACCEPT, "application/json")
+            .body(kube::client::Body::from(bodies[i].clone()))
+            .expect("request");
+        async move {
+            let resp = client.send(req).await.expect("create");
+            assert_eq!(resp.status(), http::StatusCode::CREATED);
+            resp.into_body().collect().await.expect("response body");
+        }
+    })
+    .await;
+    report("api: create, pre-encoded bodies", n, phase)
+}
+
+/// The bytes the API server stores for one of the benchmark's ConfigMaps (a probe,
+/// deleted again).
+async fn stored_form(b: &bench::Bench, api: &Api<ConfigMap>) -> Bytes {
+    let probe = api
+        .create(&PostParams::default(), &cm("cm-probe"))
+        .await
+        .expect("probe create");
+    let key = "/registry/configmaps/default/cm-probe";
+    let stored = b.state.registry.store.get(key).await.expect("probe read");
+    let name = probe.metadata.name.as_deref().expect("probe name");
+    api.delete(name, &Default::default())
+        .await
+        .expect("probe delete");
+    stored.expect("probe stored").value
 }
 
 /// Watch delivery through the API server to kube-rs watchers of one namespace (their

@@ -31,6 +31,12 @@ CREATE TABLE IF NOT EXISTS meta (
 /// process (the log is in the OS's hands) — not against power loss, as etcd's fsync
 /// would be; `busy_timeout` covers the rare checkpoint overlap.
 ///
+/// The WAL is folded back into the database every 10,000 pages (~40 MB) rather than
+/// SQLite's default 1,000: a checkpoint syncs both files on the writer's thread, and
+/// at the default it came every few thousand writes and held the commit behind it for
+/// milliseconds (api_perf create p99 5.4 → 1.4 ms); fewer checkpoints also copy each
+/// often-rewritten page once instead of many times.
+///
 /// The query planner stability guarantee is on: without it, the bundled SQLite
 /// (built with STAT4) marks bound parameters as plan-relevant and re-prepares a
 /// cached statement whenever one of them changes, which for our key lookups is every
@@ -43,6 +49,7 @@ pub fn configure(conn: &Connection) -> rusqlite::Result<()> {
          PRAGMA synchronous = NORMAL;
          PRAGMA busy_timeout = 10000;
          PRAGMA cache_size = -32000;
-         PRAGMA temp_store = MEMORY;",
+         PRAGMA temp_store = MEMORY;
+         PRAGMA wal_autocheckpoint = 10000;",
     )
 }
