@@ -95,8 +95,22 @@ pub fn format_time(t: Timestamp) -> String {
     t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
+/// The current time as a metav1.Time. Every created or updated object is stamped, so
+/// each thread keeps the last second it formatted.
 pub fn now() -> String {
-    format_time(Timestamp::now())
+    thread_local! {
+        static LAST: std::cell::RefCell<(i64, String)> = const {
+            std::cell::RefCell::new((i64::MIN, String::new()))
+        };
+    }
+    let t = Timestamp::now();
+    LAST.with_borrow_mut(|(second, text)| {
+        if *second != t.as_second() {
+            *second = t.as_second();
+            *text = format_time(t);
+        }
+        text.clone()
+    })
 }
 
 /// Parses a metav1.Time or MicroTime string.
@@ -118,5 +132,14 @@ mod tests {
         assert_eq!(generation(&o), 0);
         let t = parse_time("2024-05-01T10:00:00Z").unwrap();
         assert_eq!(format_time(t), "2024-05-01T10:00:00Z");
+    }
+
+    #[test]
+    fn now_is_the_current_second() {
+        let before = Timestamp::now().as_second();
+        let stamped = parse_time(&now()).unwrap().as_second();
+        let again = parse_time(&now()).unwrap().as_second();
+        let after = Timestamp::now().as_second();
+        assert!(before <= stamped && stamped <= again && again <= after);
     }
 }

@@ -209,7 +209,12 @@ fn valid_path_segment(name: &str) -> bool {
 
 /// Discovery documents under /api and /apis, or `None` for resource paths.
 fn discovery_response(state: &ApiState, path: &str, parts: &Parts) -> Result<Option<Response>> {
-    let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let path = path.trim_matches('/');
+    // Resource paths are longer than any discovery document's.
+    if path.split('/').nth(3).is_some() {
+        return Ok(None);
+    }
+    let segs: Vec<&str> = path.split('/').collect();
     let snap = state.registry.resources.snapshot();
     let doc = match segs.as_slice() {
         ["api"] | ["apis"] => {

@@ -2,7 +2,8 @@
 //! mod revision and is filled in on every read (as upstream's etcd3 store does).
 
 use bytes::Bytes;
-use serde_json::Value;
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::{Map, Value};
 use store::{KeyValue, Revision};
 
 use crate::error::ApiError;
@@ -26,13 +27,39 @@ pub fn set_resource_version(obj: &mut Value, revision: Revision) {
 
 /// The bytes to store for `obj`: everything but its resourceVersion.
 pub fn encode(obj: &Value) -> Bytes {
-    let rv = obj.pointer("/metadata/resourceVersion");
-    if rv.is_none() {
-        return Bytes::from(serde_json::to_vec(obj).unwrap_or_default());
+    Bytes::from(serde_json::to_vec(&Stored(obj)).unwrap_or_default())
+}
+
+/// An object serialized as stored: without `metadata.resourceVersion`, skipped while
+/// writing rather than removed from a copy (every update carries one).
+struct Stored<'a>(&'a Value);
+
+/// An object's metadata without its resourceVersion.
+struct WithoutResourceVersion<'a>(&'a Map<String, Value>);
+
+impl Serialize for Stored<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let Value::Object(fields) = self.0 else {
+            return self.0.serialize(serializer);
+        };
+        let mut out = serializer.serialize_map(Some(fields.len()))?;
+        for (key, value) in fields {
+            match value {
+                Value::Object(metadata) if key == "metadata" => {
+                    out.serialize_entry(key, &WithoutResourceVersion(metadata))?
+                }
+                _ => out.serialize_entry(key, value)?,
+            }
+        }
+        out.end()
     }
-    let mut copy = obj.clone();
-    api::meta::remove(&mut copy, "resourceVersion");
-    Bytes::from(serde_json::to_vec(&copy).unwrap_or_default())
+}
+
+impl Serialize for WithoutResourceVersion<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let kept = self.0.iter().filter(|(k, _)| *k != "resourceVersion");
+        serializer.collect_map(kept)
+    }
 }
 
 /// Parses a resourceVersion string from a client.
@@ -41,4 +68,30 @@ pub fn parse_resource_version(rv: &str) -> Result<Revision, ApiError> {
         .ok()
         .filter(|r| *r >= 0)
         .ok_or_else(|| ApiError::bad_request(format!("invalid resource version: {rv:?}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn stored_form_leaves_out_only_the_resource_version() {
+        let obj = json!({
+            "kind": "ConfigMap",
+            "metadata": {"name": "a", "resourceVersion": "7", "labels": {"resourceVersion": "x"}},
+            "data": {"resourceVersion": "kept"},
+        });
+        let stored: Value = serde_json::from_slice(&encode(&obj)).unwrap();
+        let mut expected = obj.clone();
+        api::meta::remove(&mut expected, "resourceVersion");
+        assert_eq!(stored, expected);
+        assert_eq!(
+            String::from_utf8(encode(&obj).to_vec()).unwrap(),
+            serde_json::to_string(&expected).unwrap(),
+            "same field order as the object's"
+        );
+        let decoded = decode_at(&encode(&obj), 9).unwrap();
+        assert_eq!(decoded["metadata"]["resourceVersion"], "9");
+    }
 }
