@@ -22,7 +22,7 @@ use store::Store;
 
 /// The allocator the `k8rs` binary uses (see its main.rs).
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: allocator::Mimalloc = allocator::Mimalloc;
 
 const CONCURRENCY: usize = 50;
 const WATCHERS: usize = 1000;

@@ -31,7 +31,7 @@ use tokio::sync::Notify;
 
 /// The allocator the `k8rs` binary uses (see its main.rs).
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: allocator::Mimalloc = allocator::Mimalloc;
 
 const BRIDGE: &str = "k8rs-bps0";
 const NODE: &str = "k8rs-bench-startup";

@@ -45,7 +45,7 @@ static HEAP: AtomicUsize = AtomicUsize::new(0);
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         // SAFETY: the caller's contract for `alloc` is passed on as is.
-        let p = unsafe { mimalloc::MiMalloc.alloc(layout) };
+        let p = unsafe { allocator::Mimalloc.alloc(layout) };
         if !p.is_null() {
             HEAP.fetch_add(layout.size(), Ordering::Relaxed);
         }
@@ -54,7 +54,7 @@ unsafe impl GlobalAlloc for Counting {
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         // SAFETY: as `alloc`.
-        let p = unsafe { mimalloc::MiMalloc.alloc_zeroed(layout) };
+        let p = unsafe { allocator::Mimalloc.alloc_zeroed(layout) };
         if !p.is_null() {
             HEAP.fetch_add(layout.size(), Ordering::Relaxed);
         }
@@ -63,13 +63,13 @@ unsafe impl GlobalAlloc for Counting {
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         // SAFETY: `ptr` came from this allocator, that is from mimalloc, with `layout`.
-        unsafe { mimalloc::MiMalloc.dealloc(ptr, layout) };
+        unsafe { allocator::Mimalloc.dealloc(ptr, layout) };
         HEAP.fetch_sub(layout.size(), Ordering::Relaxed);
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         // SAFETY: as `dealloc`; `new_size` is the caller's, valid for `layout.align()`.
-        let p = unsafe { mimalloc::MiMalloc.realloc(ptr, layout, new_size) };
+        let p = unsafe { allocator::Mimalloc.realloc(ptr, layout, new_size) };
         if !p.is_null() {
             HEAP.fetch_add(new_size, Ordering::Relaxed);
             HEAP.fetch_sub(layout.size(), Ordering::Relaxed);

@@ -16,7 +16,7 @@ use serde_json::json;
 
 /// The allocator the `k8rs` binary uses (see its main.rs).
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: allocator::Mimalloc = allocator::Mimalloc;
 
 fn node(i: usize) -> Node {
     serde_json::from_value(json!({

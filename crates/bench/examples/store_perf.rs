@@ -20,7 +20,7 @@ use store::{ListOptions, Store};
 
 /// The allocator the `k8rs` binary uses (see its main.rs).
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: allocator::Mimalloc = allocator::Mimalloc;
 
 const WATCHERS: usize = 1000;
 const WATCH_EVENTS: usize = 200;

@@ -22,7 +22,7 @@ use clap::{Parser, Subcommand};
 /// glibc's malloc spent a third of the API server's CPU time on a create-and-bind
 /// workload (its arenas contend and consolidate); mimalloc made it 1.5x faster.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: allocator::Mimalloc = allocator::Mimalloc;
 
 #[derive(Parser)]
 #[command(name = "k8rs", version, about = "Kubernetes in one binary")]
