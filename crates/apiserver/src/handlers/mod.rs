@@ -132,30 +132,37 @@ async fn dispatch(state: Arc<ApiState>, req: Request) -> Result<Response> {
         output,
     };
     if !stored {
-        return virtual_resources::handle(call).await;
+        return Box::pin(virtual_resources::handle(call)).await;
     }
     if let Some(sub) = call.ri.subresource.clone() {
-        return subresources::handle(call, &sub).await;
+        return Box::pin(subresources::handle(call, &sub)).await;
     }
     if !call.info.has_verb(&call.ri.verb) {
         return Err(ApiError::method_not_supported(&call.info, &call.ri.verb));
     }
-    match call.ri.verb.as_str() {
-        "get" => read::get(call).await,
-        "list" => read::list(call).await,
-        "watch" => read::watch(call).await,
-        "create" => write::create(call).await,
-        "update" => write::update(call).await,
-        "patch" => write::patch(call).await,
-        "delete" => write::delete(call).await,
-        "deletecollection" => write::delete_collection(call).await,
-        _ => Err(ApiError::new(
-            405,
-            "MethodNotAllowed",
-            "the server does not allow this method on the requested resource",
-        )),
-    }
+    // Each verb's future boxed on its own: awaited in place, the largest of them (some
+    // kilobytes) would size every request's future, which axum boxes and moves.
+    let handler: VerbFuture = match call.ri.verb.as_str() {
+        "get" => Box::pin(read::get(call)),
+        "list" => Box::pin(read::list(call)),
+        "watch" => Box::pin(read::watch(call)),
+        "create" => Box::pin(write::create(call)),
+        "update" => Box::pin(write::update(call)),
+        "patch" => Box::pin(write::patch(call)),
+        "delete" => Box::pin(write::delete(call)),
+        "deletecollection" => Box::pin(write::delete_collection(call)),
+        _ => {
+            return Err(ApiError::new(
+                405,
+                "MethodNotAllowed",
+                "the server does not allow this method on the requested resource",
+            ));
+        }
+    };
+    handler.await
 }
+
+type VerbFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Response>> + Send>>;
 
 fn authorize(state: &ApiState, user: &UserInfo, ri: &RequestInfo, query: &Query) -> Result<()> {
     let attrs = attributes(ri, query);
