@@ -65,7 +65,7 @@ async fn authenticate(
     next: Next,
 ) -> Response {
     let (mut parts, body) = req.into_parts();
-    let user = match state.authenticator.authenticate(&parts) {
+    let user = match state.authenticator.authenticate(&mut parts) {
         Ok(u) => u,
         Err(e) => return e.into_response(),
     };

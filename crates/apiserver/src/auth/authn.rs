@@ -32,11 +32,11 @@ impl Authenticator {
             .map(with_authenticated_group)
     }
 
-    /// The request's user: from the connection, else its bearer token (an unknown
-    /// token is a 401, as upstream), else anonymous.
-    pub fn authenticate(&self, parts: &Parts) -> Result<UserInfo, ApiError> {
-        if let Some(Authenticated(user)) = parts.extensions.get::<Authenticated>() {
-            return Ok(with_authenticated_group(user.clone()));
+    /// The request's user: from the connection (taken out of the request), else its
+    /// bearer token (an unknown token is a 401, as upstream), else anonymous.
+    pub fn authenticate(&self, parts: &mut Parts) -> Result<UserInfo, ApiError> {
+        if let Some(Authenticated(user)) = parts.extensions.remove::<Authenticated>() {
+            return Ok(with_authenticated_group(user));
         }
         let header = parts
             .headers

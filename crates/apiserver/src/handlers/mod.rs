@@ -80,7 +80,7 @@ pub async fn api(State(state): State<Arc<ApiState>>, req: Request) -> Response {
 }
 
 async fn dispatch(state: Arc<ApiState>, req: Request) -> Result<Response> {
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
     let query = Query::parse(parts.uri.query());
     let path = parts.uri.path().to_string();
     if let Some(resp) = discovery_response(&state, &path, &parts)? {
@@ -90,8 +90,7 @@ async fn dispatch(state: Arc<ApiState>, req: Request) -> Result<Response> {
         .ok_or_else(ApiError::path_not_found)?;
     let user = parts
         .extensions
-        .get::<UserInfo>()
-        .cloned()
+        .remove::<UserInfo>()
         .unwrap_or_else(UserInfo::anonymous);
     // Before the resource is looked up, as upstream's filter: an unknown resource is
     // a 403 to whoever may not use it.
