@@ -70,8 +70,20 @@ fn install(s: &Server, crd: &str, plural: &str) {
     });
 }
 
-fn stderr(out: &std::process::Output) -> String {
+/// Applies `yaml`, which kubectl must refuse; returns what it printed on stderr.
+fn refusal(s: &Server, yaml: &str) -> String {
+    let out = s.kubectl_stdin(&["apply", "-f", "-"], yaml);
+    assert!(!out.status.success(), "accepted: {yaml}");
     String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Applies each `(name, spec, message)` as a `manifest(name, spec)` that kubectl must
+/// refuse with `message`.
+fn assert_refused(s: &Server, manifest: fn(&str, &str) -> String, cases: &[(&str, &str, &str)]) {
+    for (name, spec, want) in cases {
+        let err = refusal(s, &manifest(name, spec));
+        assert!(err.contains(want), "{name}: {err}");
+    }
 }
 
 #[test]
@@ -83,9 +95,7 @@ fn crd_validation_rules() {
         r#"rule: "self.minReplicas <= self.replicas""#,
         r#"rule: "self.minReplicas <= self.replicaz""#,
     );
-    let out = s.kubectl_stdin(&["apply", "-f", "-"], &bad);
-    let err = stderr(&out);
-    assert!(!out.status.success());
+    let err = refusal(&s, &bad);
     assert!(
         err.contains(r#"The CustomResourceDefinition "scalers.example.com" is invalid: spec.versions[0].schema.openAPIV3Schema.properties[spec].x-kubernetes-validations[0].rule: Invalid value: apiextensions.ValidationRule{Rule:"self.minReplicas <= self.replicaz""#),
         "{err}"
@@ -99,22 +109,13 @@ fn crd_validation_rules() {
     install(&s, CRD, "scalers");
 
     // A rule broken: upstream's default message at the rule's node.
-    let out = s.kubectl_stdin(
-        &["apply", "-f", "-"],
-        &scaler("bad", "{replicas: 1, minReplicas: 3}"),
-    );
-    assert!(!out.status.success());
-    let err = stderr(&out);
+    let err = refusal(&s, &scaler("bad", "{replicas: 1, minReplicas: 3}"));
     assert!(
         err.contains(r#"The Scaler "bad" is invalid: spec: Invalid value: "object": failed rule: self.minReplicas <= self.replicas"#),
         "{err}"
     );
     // messageExpression and fieldPath.
-    let out = s.kubectl_stdin(
-        &["apply", "-f", "-"],
-        &scaler("big", "{replicas: 11, minReplicas: 1}"),
-    );
-    let err = stderr(&out);
+    let err = refusal(&s, &scaler("big", "{replicas: 11, minReplicas: 1}"));
     assert!(
         err.contains(r#"The Scaler "big" is invalid: spec.replicas: Invalid value: "object": replicas 11 is above 10"#),
         "{err}"
@@ -129,11 +130,10 @@ fn crd_validation_rules() {
         "good",
         "{replicas: 4, minReplicas: 1, class: gold}",
     ));
-    let out = s.kubectl_stdin(
-        &["apply", "-f", "-"],
+    let err = refusal(
+        &s,
         &scaler("good", "{replicas: 4, minReplicas: 1, class: silver}"),
     );
-    let err = stderr(&out);
     assert!(
         err.contains(r#"The Scaler "good" is invalid: spec.class: Invalid value: "string": Value is immutable"#),
         "{err}"
@@ -226,9 +226,7 @@ fn crd_rules_use_kubernetes_cel_libraries() {
         "gateway: {type: string}",
         "gateway: {type: string}\n              tags: {type: array, items: {type: string}, x-kubernetes-validations: [{rule: 'self.all(x, self.exists(y, x != y))'}]}",
     );
-    let out = s.kubectl_stdin(&["apply", "-f", "-"], &costly);
-    assert!(!out.status.success());
-    let err = stderr(&out);
+    let err = refusal(&s, &costly);
     assert!(
         err.contains("spec.versions[0].schema.openAPIV3Schema.properties[spec].properties[tags].x-kubernetes-validations[0].rule: Forbidden: estimated rule cost exceeds budget by factor of more than 100x (try simplifying the rule, or adding maxItems, maxProperties, and maxLength where arrays, maps, and strings are declared)"),
         "{err}"
@@ -262,12 +260,7 @@ fn crd_rules_use_kubernetes_cel_libraries() {
             r#"The Network "typo" is invalid: spec.memory: Invalid value: "string": unable to parse quantity's suffix evaluating rule: quantity(self).isLessThan(quantity('1Gi'))"#,
         ),
     ];
-    for (name, spec, want) in refused {
-        let out = s.kubectl_stdin(&["apply", "-f", "-"], &network(name, spec));
-        assert!(!out.status.success(), "{name} was accepted");
-        let err = stderr(&out);
-        assert!(err.contains(want), "{name}: {err}");
-    }
+    assert_refused(&s, network, &refused);
 
     // Within the estimate for 1000 items, past the per-rule limit at run time:
     // cancelled, as upstream cancels it, instead of running 10⁶ iterations.
@@ -276,9 +269,7 @@ fn crd_rules_use_kubernetes_cel_libraries() {
         "{{subnet: 10.1.0.0/16, gateway: 10.1.0.1, ports: [{}]}}",
         ports.join(", ")
     );
-    let out = s.kubectl_stdin(&["apply", "-f", "-"], &network("many", &spec));
-    assert!(!out.status.success());
-    let err = stderr(&out);
+    let err = refusal(&s, &network("many", &spec));
     assert!(
         err.contains(r#"The Network "many" is invalid: spec.ports: Invalid value: "array": 'operation cancelled: actual cost limit exceeded': no further validation rules will be run due to call cost exceeds limit for rule: self.all(x, self.all(y, x == y || x != y))"#),
         "{err}"
@@ -337,9 +328,7 @@ fn crd_rules_use_two_variable_comprehensions() {
     let s = Server::start();
 
     let bad = QUEUE_CRD.replace("all(i, v, v.priority", "all(i, i, i.priority");
-    let out = s.kubectl_stdin(&["apply", "-f", "-"], &bad);
-    assert!(!out.status.success());
-    let err = stderr(&out);
+    let err = refusal(&s, &bad);
     assert!(
         err.contains(r#"spec.versions[0].schema.openAPIV3Schema.properties[spec].x-kubernetes-validations[0].rule: Invalid value: apiextensions.ValidationRule{Rule:"self.items.all(i, i, i.priority >= i)""#)
             && err.contains("compilation failed: ERROR: <input>:1:19: duplicate variable name: i"),
@@ -363,12 +352,7 @@ fn crd_rules_use_two_variable_comprehensions() {
             r#"The Queue "long" is invalid: spec: Invalid value: "object": label values are at most 8 characters"#,
         ),
     ];
-    for (name, spec, want) in refused {
-        let out = s.kubectl_stdin(&["apply", "-f", "-"], &queue(name, spec));
-        assert!(!out.status.success(), "{name} was accepted");
-        let err = stderr(&out);
-        assert!(err.contains(want), "{name}: {err}");
-    }
+    assert_refused(&s, queue, &refused);
     assert_eq!(
         s.jsonpath(&["get", "queues"], "{.items[*].metadata.name}"),
         "ok"

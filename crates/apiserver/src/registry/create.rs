@@ -137,7 +137,7 @@ impl Registry {
         ns: &str,
         name: &str,
     ) -> Result<()> {
-        let Some(namespaces) = self.resources.get("", "v1", "namespaces") else {
+        let Some(namespaces) = &self.namespaces_info else {
             return Ok(());
         };
         if self
@@ -150,9 +150,9 @@ impl Registry {
             .store
             .get(&namespaces.key(None, ns))
             .await
-            .map_err(|e| ApiError::from_store(e, &namespaces, ns))?;
+            .map_err(|e| ApiError::from_store(e, namespaces, ns))?;
         let Some(kv) = kv else {
-            return Err(ApiError::not_found(&namespaces, ns));
+            return Err(ApiError::not_found(namespaces, ns));
         };
         let namespace = codec::decode(&kv)?;
         if meta::deletion_timestamp(&namespace).is_some() {

@@ -91,11 +91,15 @@ pub struct Registry {
     decoded: Arc<shared::Decoded>,
     /// Which namespaces are open, for creates.
     namespaces: Arc<namespaces::NamespaceCache>,
+    /// core/v1 namespaces, built in and never replaced: looked up once rather than
+    /// through the shared resource set on every create.
+    namespaces_info: Option<Arc<api::ResourceInfo>>,
 }
 
 impl Registry {
     pub fn new(store: Arc<dyn Store>, resources: Resources, admission: Admission) -> Self {
         Self {
+            namespaces_info: resources.get("", "v1", "namespaces"),
             resources,
             store,
             admission,
