@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use futures::{Stream, StreamExt};
+use futures::{FutureExt, Stream, StreamExt};
 use parking_lot::Mutex;
 
 use super::CacheConfig;
@@ -16,6 +16,9 @@ use crate::{
     Error, Event, EventKind, KeyValue, ListOptions, ListResult, ProgressStream, Result, Revision,
     Store, WatchItem, WatchStream,
 };
+
+/// Most upstream items taken in one wake-up.
+const MAX_READY: usize = 1024;
 
 pub(super) struct ResourceCache {
     inner: Arc<dyn Store>,
@@ -103,14 +106,28 @@ impl ResourceCache {
 
     async fn pump(self: Arc<Self>, upstream: ProgressStream) {
         // Everything the upstream has ready goes in under one lock and out to the
-        // watchers with one wake-up.
-        let mut upstream = upstream.ready_chunks(1024);
+        // watchers with one wake-up. (Not `ready_chunks`: it reserves room for a whole
+        // chunk on every wake-up, ~50 KB for the one or few events a write brings.)
+        let mut upstream = upstream;
+        let closed = || Error::WatchClosed {
+            reason: "the store's watch ended".into(),
+        };
         let ended = loop {
-            let Some(items) = upstream.next().await else {
-                break Error::WatchClosed {
-                    reason: "the store's watch ended".into(),
-                };
+            let Some(first) = upstream.next().await else {
+                break closed();
             };
+            let mut items = vec![first];
+            let mut upstream_ended = false;
+            while items.len() < MAX_READY {
+                match upstream.next().now_or_never() {
+                    Some(Some(item)) => items.push(item),
+                    Some(None) => {
+                        upstream_ended = true;
+                        break;
+                    }
+                    None => break,
+                }
+            }
             let mut events = Vec::with_capacity(items.len());
             let mut progress = None;
             let mut failed = None;
@@ -127,6 +144,9 @@ impl ResourceCache {
             self.deliver(events, progress);
             if let Some(e) = failed {
                 break e;
+            }
+            if upstream_ended {
+                break closed();
             }
         };
         tracing::debug!(error = %ended, "watch cache restarts on next use");
