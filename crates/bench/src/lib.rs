@@ -96,9 +96,7 @@ impl Bench {
         });
         kube::Client::new(svc, "default")
     }
-}
 
-impl Bench {
     /// Sends a request straight to the router as `system:admin`, in a task of its own
     /// as a connection's requests run, and reads the whole response: no client
     /// library in between, as a load generator sends prepared requests.

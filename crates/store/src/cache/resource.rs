@@ -104,30 +104,16 @@ impl ResourceCache {
         st.window_start = st.window_start.max(revision);
     }
 
-    async fn pump(self: Arc<Self>, upstream: ProgressStream) {
+    async fn pump(self: Arc<Self>, mut upstream: ProgressStream) {
         // Everything the upstream has ready goes in under one lock and out to the
-        // watchers with one wake-up. (Not `ready_chunks`: it reserves room for a whole
-        // chunk on every wake-up, ~50 KB for the one or few events a write brings.)
-        let mut upstream = upstream;
+        // watchers with one wake-up.
         let closed = || Error::WatchClosed {
             reason: "the store's watch ended".into(),
         };
         let ended = loop {
-            let Some(first) = upstream.next().await else {
+            let Some((items, upstream_ended)) = next_ready(&mut upstream).await else {
                 break closed();
             };
-            let mut items = vec![first];
-            let mut upstream_ended = false;
-            while items.len() < MAX_READY {
-                match upstream.next().now_or_never() {
-                    Some(Some(item)) => items.push(item),
-                    Some(None) => {
-                        upstream_ended = true;
-                        break;
-                    }
-                    None => break,
-                }
-            }
             let mut events = Vec::with_capacity(items.len());
             let mut progress = None;
             let mut failed = None;
@@ -337,4 +323,20 @@ async fn watch_upstream(
             other => return other,
         }
     }
+}
+
+/// The upstream's next item and whatever else it has ready, at most [`MAX_READY`], and
+/// whether it ended after them; `None` when it ended first. (Not `ready_chunks`, which
+/// reserves room for a whole chunk on every wake-up: ~50 KB for the one or few events
+/// a write brings.)
+async fn next_ready(upstream: &mut ProgressStream) -> Option<(Vec<Result<WatchItem>>, bool)> {
+    let mut items = vec![upstream.next().await?];
+    while items.len() < MAX_READY {
+        match upstream.next().now_or_never() {
+            Some(Some(item)) => items.push(item),
+            Some(None) => return Some((items, true)),
+            None => break,
+        }
+    }
+    Some((items, false))
 }
