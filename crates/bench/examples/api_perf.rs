@@ -1,11 +1,13 @@
 //! API server throughput and latency on the SQLite store, beside the raw store doing
 //! the same work, so the API layer's own overhead shows as a ratio: create at 50
-//! concurrent clients (p50/p99), get, list of 10,000 objects, and watch delivery to
-//! 1,000 watchers: one write, then writes back to back.
+//! concurrent clients (p50/p99; rounds alternating between the raw store, the store
+//! behind the watch cache, the API with kube-rs clients and the API with prepared
+//! requests), get, list of 10,000 objects, and watch delivery to 1,000 watchers: one
+//! write, then writes back to back.
 //!
 //! `cargo run --release -p bench --example api_perf [-- OBJECTS [watch|create]]`; with
-//! `watch`, only the watch phases run; with `create`, only creates with pre-encoded
-//! bodies (for profiling the server's create path).
+//! `watch`, only the watch phases run; with `create`, only creates with prepared
+//! requests (for profiling the server's create path).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
