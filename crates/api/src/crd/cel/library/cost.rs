@@ -197,7 +197,8 @@ fn reads_data(e: &IdedExpr, scope: &[String]) -> bool {
     }
 }
 
-fn wrap(e: &mut IdedExpr, function: &str, weight: Option<i64>) {
+/// Replaces `e` with `function(e)`, or `function(e, weight)`.
+pub(super) fn wrap(e: &mut IdedExpr, function: &str, weight: Option<i64>) {
     let id = e.id;
     let inner = std::mem::take(e);
     let mut args = vec![inner];

@@ -21,6 +21,7 @@ use cel::common::ast::{
 use cel::parser::{Macro, MacroExprHelper};
 use cel::{Env, ParseError};
 
+use super::cost::wrap;
 use super::two_var_eval::{self, BUILD, BUILT, PAIRS};
 
 /// cel-go's `cel.@mapInsert`: `(map, key, value)` or `(map, entries)`, failing
@@ -222,7 +223,7 @@ fn lower_in(e: &mut IdedExpr) {
         substitute(&mut c.loop_cond, &name, &read);
         substitute(&mut c.loop_step, &name, &read);
     }
-    wrap(&mut c.iter_range, PAIRS);
+    wrap(&mut c.iter_range, PAIRS, None);
     // `transformMap` / `transformMapEntry` build their map in place (an
     // insert into a copy of the map at each step would be quadratic).
     if matches!(&c.accu_init.expr, Expr::Map(m) if m.entries.is_empty()) {
@@ -231,21 +232,8 @@ fn lower_in(e: &mut IdedExpr) {
             target: None,
             args: Vec::new(),
         });
-        wrap(&mut c.result, BUILT);
+        wrap(&mut c.result, BUILT, None);
     }
-}
-
-/// Replaces `e` with `function(e)`.
-fn wrap(e: &mut IdedExpr, function: &str) {
-    let inner = std::mem::take(e);
-    *e = IdedExpr {
-        id: inner.id,
-        expr: Expr::Call(CallExpr {
-            func_name: function.to_string(),
-            target: None,
-            args: vec![inner],
-        }),
-    };
 }
 
 /// Replaces the free occurrences of `name` in `e` with `read(id)`.
